@@ -1,0 +1,316 @@
+"""``mz-schedctl``: run the scheduling cycle without Airflow.
+
+Exit codes (a public interface: scripts depend on them):
+0 all good; 1 an action failed, a config was invalid or a cluster is stuck (the rest was still
+handled); 2 usage or connection error; 3 another cycle holds the lease (nothing applied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import conninfo
+
+from mz_schedctl_provider.engine.models import JsonObject
+from mz_schedctl_provider.materialize import cycle
+from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
+from mz_schedctl_provider.materialize.store import Store
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
+PAUSED_ENV = "MZ_SCHEDCTL_PAUSED"
+
+
+class UsageError(Exception):
+    """Bad arguments or environment: exit code 2 with the message."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=None,
+        help="Materialize connection URL (default: $DATABASE_URL)",
+    )
+    common.add_argument(
+        "--filter-clusters",
+        metavar="REGEX",
+        help="only clusters whose whole name matches (Python re.fullmatch)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON documents")
+    common.add_argument("--schema", default="public", help="schema of the controller's tables")
+    common.add_argument(
+        "--experimental",
+        action="store_true",
+        help="enable experimental strategies (shrink_to_fit)",
+    )
+    common.add_argument("--cluster", help="cluster the controller's own queries run on")
+    parser = argparse.ArgumentParser(
+        prog="mz-schedctl", description="Schedule Materialize cluster replicas."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("plan", parents=[common], help="dry run: show what would happen")
+    sub.add_parser("apply", parents=[common], help="run one cycle and carry out the plan")
+    sub.add_parser("wipe-state", parents=[common], help="delete stored state (all or filtered)")
+    init = sub.add_parser("init", parents=[common], help="create the controller's tables")
+    init.add_argument("--print-sql", action="store_true", help="print the SQL instead")
+    sub.add_parser("status", parents=[common], help="strategies, state and last actions")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage error
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"mz-schedctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConnectionLost as exc:
+        print(f"mz-schedctl: connection to Materialize failed: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatabaseError as exc:
+        print(f"mz-schedctl: Materialize refused a statement: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = cycle.CycleSettings(schema=args.schema, experimental=args.experimental)
+    if args.filter_clusters:
+        try:
+            re.compile(args.filter_clusters)
+        except re.error as exc:
+            raise UsageError(f"--filter-clusters is not a valid regex: {exc}") from None
+    if args.command == "init" and args.print_sql:
+        store = Store(Database.__new__(Database), schema=args.schema)
+        print(";\n".join(store.create_sql()) + ";")
+        return EXIT_OK
+    db = _connect(args)
+    try:
+        return _COMMANDS[args.command](args, db, settings)
+    finally:
+        db.close()
+
+
+def _connect(args: argparse.Namespace) -> Database:
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise UsageError("no database: pass --database-url or set DATABASE_URL")
+    try:
+        conninfo.conninfo_to_dict(url)
+    except Exception:
+        raise UsageError("--database-url is not a valid connection URL") from None
+    try:
+        return Database.connect(url, cluster=args.cluster)
+    except ConnectionLost as exc:
+        raise ConnectionLost(f"{_safe_target(url)}: {exc}") from None
+
+
+def _safe_target(url: str) -> str:
+    """host:port/db of a URL, never its password."""
+    params = conninfo.conninfo_to_dict(url)
+    return (
+        f"{params.get('host', 'localhost')}:{params.get('port', 6875)}/{params.get('dbname', '')}"
+    )
+
+
+# Commands --------------------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    cycle_id = cycle.new_cycle_id()
+    signals = cycle.collect(db, settings, filter_clusters=args.filter_clusters)
+    plan = cycle.decide(
+        signals,
+        cycle_id=cycle_id,
+        dry_run=True,
+        filter_clusters=args.filter_clusters,
+        experimental=settings.experimental,
+    )
+    outcome = cycle.persist(plan, _dry_apply(plan, db, settings), db, settings)
+    _print_plan(plan, None, json_out=args.json)
+    _print_problems(outcome.problems, json_out=args.json)
+    return EXIT_PROBLEMS if outcome.problems else EXIT_OK
+
+
+def _dry_apply(plan: JsonObject, db: Database, settings: cycle.CycleSettings) -> JsonObject:
+    return cycle.apply(plan, db, settings)
+
+
+def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    cycle_id = cycle.new_cycle_id()
+    paused = os.environ.get(PAUSED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    lease = None
+    if not paused:
+        lease = cycle.claim_lease(db, settings, cycle_id=cycle_id)
+    signals = cycle.collect(db, settings, filter_clusters=args.filter_clusters)
+    plan = cycle.decide(
+        signals,
+        cycle_id=cycle_id,
+        dry_run=False,
+        filter_clusters=args.filter_clusters,
+        experimental=settings.experimental,
+    )
+    if lease is not None and not lease.acquired:
+        _print_plan(plan, None, json_out=args.json)
+        print(
+            f"mz-schedctl: not applied: another cycle holds the lease: {lease.holder} "
+            f"(cycle {lease.cycle_id}, expires {lease.expires_at})",
+            file=sys.stderr,
+        )
+        return EXIT_LEASE
+    url = args.database_url or os.environ.get("DATABASE_URL") or ""
+    result = cycle.apply(
+        plan,
+        db,
+        settings,
+        paused=paused,
+        reconnect=lambda: Database.connect(url, cluster=args.cluster),
+    )
+    outcome = cycle.persist(plan, result, db, settings)
+    _print_plan(plan, result, json_out=args.json)
+    if paused and not args.json:
+        print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
+    _print_problems(outcome.problems, json_out=args.json)
+    return EXIT_PROBLEMS if outcome.problems else EXIT_OK
+
+
+def _wipe_state(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    store = Store(db, schema=settings.schema)
+    ids = None
+    if args.filter_clusters:
+        pattern = re.compile(args.filter_clusters)
+        rows = db.query("SELECT id, name FROM mz_catalog.mz_clusters")
+        ids = [cid for cid, name in rows if pattern.fullmatch(name)]
+    try:
+        deleted = store.wipe_state(ids)
+    except DatabaseError as exc:
+        if exc.sqlstate != "42P01":
+            raise
+        deleted = 0
+    if args.json:
+        print(json.dumps({"deleted_state_rows": deleted}))
+    else:
+        print(f"deleted {deleted} state row(s)")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    Store(db, schema=settings.schema).bootstrap()
+    print(f"tables ready in schema {settings.schema}")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    store = Store(db, schema=settings.schema)
+    names = dict(db.query("SELECT id, name FROM mz_catalog.mz_clusters"))
+    pattern = re.compile(args.filter_clusters) if args.filter_clusters else None
+
+    def keep(cid: str) -> bool:
+        return pattern is None or bool(pattern.fullmatch(str(names.get(cid, cid))))
+
+    strategies = [r for r in store.read_strategies() if keep(r.cluster_id)]
+    states = {r.cluster_id: r for r in store.read_states() if keep(r.cluster_id)}
+    actions = [a for a in store.read_actions(limit=20) if keep(a[1])]
+    if args.json:
+        doc: dict[str, Any] = {
+            "strategies": [
+                {"cluster": names.get(r.cluster_id, r.cluster_id), "cluster_id": r.cluster_id,
+                 "strategy": r.strategy_type, "config": r.config}
+                for r in strategies
+            ],
+            "states": {names.get(k, k): v.payload for k, v in states.items()},
+            "actions": [
+                {"at": str(a[0]), "cluster": a[2], "phase": a[3], "executed": a[4], "sql": a[5],
+                 "error": a[6]}
+                for a in actions
+            ],
+        }  # fmt: skip
+        print(json.dumps(doc, default=str, indent=2))
+        return EXIT_OK
+    print("STRATEGIES")
+    for r in strategies:
+        print(
+            f"  {names.get(r.cluster_id, r.cluster_id)}  {r.strategy_type}  {json.dumps(r.config)}"
+        )
+    print("STATE")
+    for cid, row in states.items():
+        print(f"  {names.get(cid, cid)}  v{row.state_version}  {json.dumps(row.payload)}")
+    print("LAST ACTIONS")
+    for at, _cid, cname, phase, executed, sql_text, error in actions:
+        flag = {True: "ok", False: "not executed", None: "pending"}[executed]
+        print(f"  {at}  {cname}  {phase}  {flag}  {sql_text or ''}  {error or ''}".rstrip())
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "plan": _plan,
+    "apply": _apply,
+    "wipe-state": _wipe_state,
+    "init": _init,
+    "status": _status,
+}
+
+
+# Output ----------------------------------------------------------------------------------------
+
+
+def _print_plan(plan: JsonObject, result: JsonObject | None, *, json_out: bool) -> None:
+    if json_out:
+        doc = dict(plan)
+        if result is not None:
+            doc["apply_result"] = result
+        print(json.dumps(doc, indent=2, default=str))
+        return
+    from mz_schedctl_provider.engine.contract import plan_from_json
+
+    parsed = plan_from_json(plan)
+    outcomes = {}
+    if result is not None:
+        from mz_schedctl_provider.engine.contract import apply_result_from_json
+
+        outcomes = {r.action_id: r for r in apply_result_from_json(result).results}
+    mode = "DRY RUN" if parsed.dry_run else "APPLY"
+    print(f"{mode} cycle {parsed.cycle_id} at {parsed.now.isoformat()}")
+    if not parsed.clusters:
+        print("  no clusters with enabled strategies in scope")
+    for cp in parsed.clusters:
+        cost = f"{cp.credits_per_hour_before:g} -> {cp.credits_per_hour_after:g} credits/h"
+        print(f"- {cp.cluster_name} ({cp.cluster_id}): {cost}")
+        for note in cp.notes:
+            print(f"    . {note}")
+        if not cp.actions:
+            print("    no actions")
+        for a in cp.actions:
+            outcome = outcomes.get(a.id)
+            tag = f" [{outcome.outcome}]" if outcome else ""
+            status = "" if a.status == "planned" else f" ({a.status})"
+            delta = a.credits_per_hour_after - a.credits_per_hour_before
+            print(f"    {a.kind}{status}{tag}: {a.sql}  [{delta:+g} credits/h]")
+            for reason in a.reasons:
+                print(f"        because {reason}")
+            if outcome and outcome.error:
+                print(f"        error: {outcome.error}")
+        for finding in cp.findings:
+            print(f"    ! {finding.severity}: {finding.message}")
+        for error in cp.errors:
+            print(f"    ERROR: {error}")
+
+
+def _print_problems(problems: list[str], *, json_out: bool) -> None:
+    if problems and not json_out:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The emulator as a Python API, for tests and the demo: start it, reach it, steer its clock
+and faults. Every control call goes over SQL to the ``mz_emulator`` functions, exactly as an
+outside tool would send them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from mz_schedctl_provider.emulator import postgres
+from mz_schedctl_provider.emulator.server import EmulatorServer
+
+
+@dataclass
+class Emulator:
+    """A running emulator: its URL and the controls tests need.
+
+    :param server: the listener serving clients.
+    :param backend: the PostgreSQL behind it.
+    """
+
+    server: EmulatorServer
+    backend: postgres.Backend
+    password: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A psycopg 3 connection in autocommit mode (Materialize's practical rule)."""
+        kwargs.setdefault("autocommit", True)
+        if self.password is not None:
+            kwargs.setdefault("password", self.password)
+        return psycopg.connect(self.url, **kwargs)
+
+    def execute(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def advance(self, seconds: float) -> None:
+        self.execute("SELECT mz_emulator.advance(make_interval(secs => %s))", (seconds,))
+
+    def inject_oom(self, cluster: str, replica: str) -> None:
+        self.execute("SELECT mz_emulator.inject_oom(%s, %s)", (cluster, replica))
+
+    def record_activity(self, cluster: str) -> None:
+        self.execute("SELECT mz_emulator.record_activity(%s)", (cluster,))
+
+    def inject_fault(
+        self, pattern: str, action: str, message: str = "injected fault", sqlstate: str = "XX000"
+    ) -> None:
+        self.execute(
+            "SELECT mz_emulator.inject_fault(%s, %s, %s, %s)", (pattern, action, message, sqlstate)
+        )
+
+    def disconnect_all(self) -> int:
+        """Cut every client connection, as a restart of Materialize would."""
+        return self.server.disconnect_all()
+
+    def restart(self) -> None:
+        """Stop listening and serve again on the same port; the catalog survives."""
+        port, password = self.server.port, self.server.password
+        self.server.stop()
+        self.server = EmulatorServer(backend=self.backend, port=port, password=password)
+        self.server.start()
+
+
+@contextlib.contextmanager
+def run_emulator(
+    *,
+    port: int = 0,
+    password: str | None = None,
+    sample_rate: float = 0.99,
+    postgres_url: str | None = None,
+    data_dir: Path | None = None,
+    keep: bool = False,
+    seed: int = 0,
+) -> Iterator[Emulator]:
+    """Start an emulator (its own PostgreSQL unless ``postgres_url`` is given); stop it after.
+
+    :param port: TCP port on 127.0.0.1, 0 for any free one.
+    :param password: require this password from clients.
+    :param sample_rate: statement logging rate (system max and default); 0 is the docker image.
+    :param keep: keep the data directory (or external database) after stopping.
+    """
+    if postgres_url:
+        backend = postgres.use_existing(postgres_url, keep=keep, sample_rate=sample_rate)
+    else:
+        backend = postgres.start_embedded(data_dir=data_dir, keep=keep, sample_rate=sample_rate)
+    try:
+        server = EmulatorServer(backend=backend, port=port, password=password, seed=seed)
+        emulator = Emulator(server=server, backend=backend, password=password)
+        server.start()
+        try:
+            yield emulator
+        finally:
+            emulator.server.stop()
+    finally:
+        backend.stop()

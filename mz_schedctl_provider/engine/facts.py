@@ -1,0 +1,114 @@
+"""Definitions the whole engine shares: hydrated, crash, ownership, names, cost, time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .models import Cluster, Replica, Size
+
+PREDECESSOR_TARGET_PREFIX = "r_"
+PREDECESSOR_BURST_SUFFIX = "_burst"
+
+
+def is_crash(*, status: str | None, reason: str | None) -> bool:
+    """A crash is any offline status except ``initializing`` (a new replica starting)."""
+    return status == "offline" and reason != "initializing"
+
+
+def is_oom(*, status: str | None, reason: str | None) -> bool:
+    return status == "offline" and reason == "oom-killed"
+
+
+def replica_hydrated(*, cluster: Cluster, replica: Replica) -> tuple[bool, str]:
+    """(hydrated, why): every user object hydrated on it; without objects, online suffices."""
+    if replica.status == "offline":
+        return False, f"offline ({replica.status_reason or 'no reason'})"
+    total = cluster.objects_to_hydrate
+    if total == 0:
+        online = replica.status == "online"
+        return online, "online, no objects to hydrate" if online else "not online yet"
+    if replica.hydrated_objects >= total:
+        return True, f"{total}/{total} objects hydrated"
+    return False, f"{replica.hydrated_objects}/{total} objects hydrated"
+
+
+def free_name(*, preferred: str, taken: Iterable[str]) -> tuple[str, str]:
+    """(name, why): the preferred name, or ``<preferred>_<n>`` when another replica has it."""
+    used = set(taken)
+    if preferred not in used:
+        return preferred, ""
+    n = 2
+    while f"{preferred}_{n}" in used:
+        n += 1
+    name = f"{preferred}_{n}"
+    return name, f"name {preferred!r} is taken, using {name!r} (never drop-then-create)"
+
+
+def is_predecessor_name(*, cluster: Cluster, name: str, sizes: Mapping[str, Size]) -> bool:
+    """Replicas mz-clusterctl created: ``r_<size>`` and ``<cluster name>_burst``."""
+    if name == f"{cluster.name}{PREDECESSOR_BURST_SUFFIX}":
+        return True
+    return name.startswith(PREDECESSOR_TARGET_PREFIX) and name[2:] in sizes
+
+
+def credits_of(*, sizes: Mapping[str, Size], size: str | None) -> float:
+    """Credits per hour of a size; 0 for a size Materialize no longer lists."""
+    if size is None or size not in sizes:
+        return 0.0
+    return sizes[size].credits_per_hour
+
+
+def seconds_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds()
+
+
+def latest(*stamps: datetime | None) -> datetime | None:
+    present = [s for s in stamps if s is not None]
+    return max(present) if present else None
+
+
+def iso(ts: datetime) -> str:
+    """A timestamp as ISO 8601 text; naive timestamps are refused (clocks must not mix)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"naive timestamp {ts!r}: every timestamp must carry its time zone")
+    return ts.isoformat()
+
+
+def parse_ts(text: object) -> datetime | None:
+    """An aware timestamp from ISO text, or None when absent or unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """What a strategy may look at besides its config and state: facts, never I/O."""
+
+    cluster: Cluster
+    sizes: Mapping[str, Size]
+    owned: frozenset[str]
+    logging_visible: bool
+    controller_cluster: str | None
+
+    def hydrated(self, name: str) -> bool:
+        replica = self.cluster.replica(name)
+        return replica is not None and replica_hydrated(cluster=self.cluster, replica=replica)[0]
+
+    def exists(self, name: str) -> bool:
+        return self.cluster.replica(name) is not None
+
+    def owned_replicas(self) -> tuple[Replica, ...]:
+        return tuple(r for r in self.cluster.replicas if r.name in self.owned)
+
+    def taken_names(self) -> frozenset[str]:
+        return frozenset(r.name for r in self.cluster.replicas)
+
+    def credits(self, size: str | None) -> float:
+        return credits_of(sizes=self.sizes, size=size)

@@ -1,0 +1,486 @@
+"""decide: (signals, options) -> Plan, and next_states: (plan, apply result) -> states.
+
+The loop lives here; the arithmetic lives in the strategies and rails. Per cluster:
+load state -> scope -> validate rows -> run strategies by priority (each on its own state,
+skipped while in its cooldown) -> diff -> rails -> ids, cost, SQL. One cluster's bad row or
+odd state never stops the others.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from .config import CommonConfig, ConfigError, Values, parse_common, row_enabled, validate_row
+from .desired import Desired
+from .facts import ClusterContext, credits_of, is_predecessor_name, iso
+from .models import (
+    Action,
+    ApplyResult,
+    Cluster,
+    ClusterPlan,
+    ClusterState,
+    DesiredReplica,
+    Finding,
+    JsonObject,
+    Plan,
+    Signals,
+    Size,
+    StrategyRow,
+)
+from .safety import (
+    DEFAULT_LIMITS,
+    Limits,
+    creates_first,
+    diff_actions,
+    next_backoff,
+    rail_backoff,
+    rail_last_hydrated,
+    rail_rate_limit,
+    rail_single_replica,
+    recent_count,
+    scope_finding,
+)
+from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
+from .strategies import REGISTRY, StrategySpec
+from .strategies.burst import BurstParams
+from .strategies.target_size import TargetSizeParams
+
+Render = Callable[[Action], str]
+ACTION_NAMESPACE = uuid.UUID("5f1d3c2a-7b8e-4c1d-9a55-3d0e6f4b2a10")
+
+
+@dataclass(frozen=True)
+class RowConfig:
+    """A validated, enabled strategy row ready to run."""
+
+    spec: StrategySpec
+    common: CommonConfig
+    params: object
+    updated_at: datetime | None
+
+
+@dataclass
+class Pass:
+    """Result of running strategies and rails once (the real pass or the shadow pass)."""
+
+    desired: Desired
+    states: dict[str, JsonObject] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+def decide(
+    signals: Signals,
+    *,
+    cycle_id: str,
+    dry_run: bool,
+    filter_clusters: str | None = None,
+    render: Render | None = None,
+    experimental: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Plan:
+    """The plan for every cluster in scope (at least one enabled strategy row)."""
+    pattern = re.compile(filter_clusters) if filter_clusters is not None else None
+    sizes = {s.name: s for s in signals.sizes}
+    rows = newest_rows(signals.strategies)
+    plans: list[ClusterPlan] = []
+    for cluster in signals.clusters:
+        if pattern is not None and not pattern.fullmatch(cluster.name):
+            continue
+        enabled = [r for r in rows.get(cluster.id, ()) if row_enabled(r)]
+        if not enabled:
+            continue  # removing all rows of a cluster leaves its replicas as they are
+        plan = decide_cluster(
+            signals=signals,
+            cluster=cluster,
+            rows=enabled,
+            sizes=sizes,
+            cycle_id=cycle_id,
+            experimental=experimental,
+            limits=limits,
+        )
+        if render is not None:
+            plan = replace(plan, actions=tuple(replace(a, sql=render(a)) for a in plan.actions))
+        plans.append(plan)
+    return Plan(
+        cycle_id=cycle_id,
+        now=signals.now,
+        dry_run=dry_run,
+        clusters=tuple(plans),
+        experimental=experimental,
+    )
+
+
+def newest_rows(rows: Iterable[StrategyRow]) -> dict[str, list[StrategyRow]]:
+    """The newest row per (cluster_id, strategy_type): Materialize has no upsert."""
+    newest: dict[tuple[str, str], tuple[int, StrategyRow]] = {}
+    for i, row in enumerate(rows):
+        key = (row.cluster_id, row.strategy_type)
+        seen = newest.get(key)
+        if seen is None or _row_order(row, i) >= _row_order(seen[1], seen[0]):
+            newest[key] = (i, row)
+    out: dict[str, list[StrategyRow]] = {}
+    for (cluster_id, _), (_, row) in sorted(newest.items()):
+        out.setdefault(cluster_id, []).append(row)
+    return out
+
+
+def _row_order(row: StrategyRow, index: int) -> tuple[bool, str, int]:
+    return (row.updated_at is not None, iso(row.updated_at) if row.updated_at else "", index)
+
+
+def parse_rows(
+    *, rows: list[StrategyRow], cluster: Cluster, sizes: Mapping[str, Size], experimental: bool
+) -> tuple[list[RowConfig], list[str], list[Finding]]:
+    """(configs, errors, findings): every faulty row is named; experimental ones may be off."""
+    configs: list[RowConfig] = []
+    errors: list[str] = []
+    findings: list[Finding] = []
+    for row in rows:
+        spec = REGISTRY.get(row.strategy_type)
+        if spec is None:
+            err = ConfigError(
+                cluster_id=cluster.id,
+                cluster_name=cluster.name,
+                strategy=row.strategy_type,
+                key=None,
+                message=f"unknown strategy (known: {', '.join(sorted(REGISTRY))})",
+            )
+            errors.append(str(err))
+            continue
+        try:
+            values: Values = validate_row(
+                row=row, cluster_name=cluster.name, keys=spec.keys, sizes=sizes
+            )
+        except ConfigError as err:
+            errors.append(str(err))
+            continue
+        if spec.experimental and not experimental:
+            findings.append(
+                Finding(
+                    kind="experimental_off",
+                    severity="warning",
+                    strategy=spec.name,
+                    message=(
+                        f"{spec.name} is experimental and ignored: "
+                        "run the planner with experimental=True"
+                    ),
+                )
+            )
+            continue
+        configs.append(
+            RowConfig(
+                spec=spec,
+                common=parse_common(values),
+                params=spec.build(values),
+                updated_at=row.updated_at,
+            )
+        )
+    clash = cross_row_error(configs=configs, cluster=cluster)
+    if clash is not None:
+        errors.append(clash)
+    return sorted(configs, key=lambda c: c.spec.priority), errors, findings
+
+
+def cross_row_error(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
+    """Rows valid alone but contradictory together: a burst of the target size would be
+    taken for the target replica and kept forever."""
+    params = {c.spec.name: c.params for c in configs}
+    target, burst = params.get("target_size"), params.get("burst")
+    if not isinstance(target, TargetSizeParams) or not isinstance(burst, BurstParams):
+        return None
+    if target.target_size != burst.burst_replica_size:
+        return None
+    return str(
+        ConfigError(
+            cluster_id=cluster.id,
+            cluster_name=cluster.name,
+            strategy="burst",
+            key="burst_replica_size",
+            message=f"equals target_size {target.target_size!r}: a burst must be another size",
+        )
+    )
+
+
+def owned_names(
+    *, cluster: Cluster, configs: list[RowConfig], state: ClusterState, sizes: Mapping[str, Size]
+) -> frozenset[str]:
+    """Replicas the controller may touch: all, or (scope "owned") its own and the predecessor's."""
+    if not any(c.common.replica_scope == "owned" for c in configs):
+        return frozenset(r.name for r in cluster.replicas)
+    return frozenset(
+        r.name
+        for r in cluster.replicas
+        if r.name in state.owned or is_predecessor_name(cluster=cluster, name=r.name, sizes=sizes)
+    )
+
+
+def initial_desired(ctx: ClusterContext) -> Desired:
+    """Before any strategy: keep every owned replica as it is."""
+    return Desired(
+        replicas=tuple(
+            DesiredReplica(name=r.name, size=r.size, strategy="current", reason="exists")
+            for r in ctx.owned_replicas()
+            if r.size is not None
+        )
+    )
+
+
+def cooldown_until(*, state: ClusterState, config: RowConfig) -> datetime | None:
+    """End of the strategy's cooldown, measured from its own last action; None if not cooling."""
+    last = last_action_at(state, config.spec.name)
+    if last is None or config.common.cooldown_s <= 0:
+        return None
+    return last + timedelta(seconds=config.common.cooldown_s)
+
+
+def run_strategies(
+    *, configs: list[RowConfig], ctx: ClusterContext, state: ClusterState, now: datetime
+) -> Pass:
+    """Strategies in priority order, each on its own state; the desired set flows through."""
+    out = Pass(desired=initial_desired(ctx))
+    for config in configs:
+        name = config.spec.name
+        own = dict(state.strategies.get(name, {}))
+        until = cooldown_until(state=state, config=config)
+        if until is not None and now < until:
+            out.states[name] = own
+            out.notes.append(f"{name}: in cooldown until {iso(until)}")
+            continue
+        result = config.spec.run(
+            params=config.params,
+            ctx=ctx,
+            state=own,
+            now=now,
+            desired=out.desired,
+            row_updated_at=config.updated_at,
+        )
+        new_state = dict(result.state)
+        if LAST_ACTION_KEY in own:
+            new_state[LAST_ACTION_KEY] = own[LAST_ACTION_KEY]  # cooldown anchor: persist's to move
+        out.desired = result.desired
+        out.states[name] = new_state
+        out.notes.extend(f"{name}: {r}" for r in result.reasons)
+        out.findings.extend(result.findings)
+    return out
+
+
+def apply_rails(
+    *,
+    run: Pass,
+    ctx: ClusterContext,
+    state: ClusterState,
+    signals: Signals,
+    allow_downtime: bool,
+    limits: Limits,
+) -> Pass:
+    """Diff the desired set against the catalog, then every rail in order."""
+    actions = creates_first(diff_actions(ctx=ctx, desired=run.desired, strategy_fallback="safety"))
+    actions, why = rail_last_hydrated(
+        ctx=ctx, actions=actions, empty_on_purpose=run.desired.empty_on_purpose
+    )
+    if why:
+        run.notes.append(f"safety: {why}")
+    actions, finding = rail_single_replica(
+        ctx=ctx, actions=actions, desired=run.desired, allow_downtime=allow_downtime
+    )
+    if finding is not None:
+        run.findings.append(finding)
+    actions, why = rail_backoff(actions=actions, backoff=state.backoff, now=signals.now)
+    if why:
+        run.notes.append(f"safety: {why}")
+    already = recent_count(
+        recent=signals.recent_actions, cluster_id=ctx.cluster.id, now=signals.now, limits=limits
+    )
+    downtime = finding is not None and finding.kind == "downtime"
+    actions, why = rail_rate_limit(
+        actions=actions, already=already, limits=limits, all_or_nothing=downtime
+    )
+    if why:
+        run.notes.append(f"safety: {why}")
+    run.actions = actions
+    return run
+
+
+def decide_cluster(
+    *,
+    signals: Signals,
+    cluster: Cluster,
+    rows: list[StrategyRow],
+    sizes: Mapping[str, Size],
+    cycle_id: str,
+    experimental: bool,
+    limits: Limits,
+) -> ClusterPlan:
+    """One cluster's plan; never raises for bad config or state, reports instead."""
+    state, state_finding = load_state(newest_row(signals.states, cluster.id))
+    before = sum(credits_of(sizes=sizes, size=r.size) for r in cluster.replicas)
+    base = ClusterPlan(
+        cluster_id=cluster.id,
+        cluster_name=cluster.name,
+        credits_per_hour_before=before,
+        credits_per_hour_after=before,
+        findings=(state_finding,) if state_finding else (),
+        prev_state=state,
+        state=state,
+    )
+    out_of_scope = scope_finding(cluster)
+    if out_of_scope is not None:
+        return with_findings(base, [out_of_scope])
+    configs, errors, findings = parse_rows(
+        rows=rows, cluster=cluster, sizes=sizes, experimental=experimental
+    )
+    if errors:
+        return with_findings(replace(base, errors=tuple(errors)), findings)
+    owned = owned_names(cluster=cluster, configs=configs, state=state, sizes=sizes)
+    ctx = ClusterContext(
+        cluster=cluster,
+        sizes=sizes,
+        owned=owned,
+        logging_visible=signals.logging_visible,
+        controller_cluster=signals.controller_cluster,
+    )
+    allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
+    real_configs = [c for c in configs if not c.common.shadow]
+    real = run_strategies(configs=real_configs, ctx=ctx, state=state, now=signals.now)
+    real = apply_rails(
+        run=real,
+        ctx=ctx,
+        state=state,
+        signals=signals,
+        allow_downtime=allow_downtime,
+        limits=limits,
+    )
+    states = dict(real.states)
+    actions = list(real.actions)
+    notes, found = list(real.notes), [*findings, *real.findings]
+    if len(real_configs) < len(configs):
+        shadow = run_strategies(configs=configs, ctx=ctx, state=state, now=signals.now)
+        shadow = apply_rails(
+            run=shadow,
+            ctx=ctx,
+            state=state,
+            signals=signals,
+            allow_downtime=allow_downtime,
+            limits=limits,
+        )
+        actions += shadow_only(real=real.actions, shadow=shadow.actions)
+        for c in configs:
+            if c.common.shadow:
+                states[c.spec.name] = shadow.states[c.spec.name]
+        notes += [f"shadow {n}" for n in shadow.notes if n not in real.notes]
+        found += [f for f in shadow.findings if f.strategy is not None and f not in real.findings]
+    new_state = ClusterState(
+        strategies=states,
+        owned=tuple(n for n in state.owned if cluster.replica(n)),
+        backoff=state.backoff,
+    )
+    priced = price(
+        actions=number(actions, cycle_id=cycle_id, cluster_id=cluster.id),
+        sizes=sizes,
+        before=before,
+    )
+    # The last action carries the running total of everything that will execute.
+    after = priced[-1].credits_per_hour_after if priced else before
+    plan = replace(
+        base,
+        actions=tuple(priced),
+        credits_per_hour_after=after,
+        notes=tuple(notes),
+        empty_on_purpose=real.desired.empty_on_purpose,
+        state=new_state,
+    )
+    return with_findings(plan, found)
+
+
+def shadow_only(*, real: list[Action], shadow: list[Action]) -> list[Action]:
+    """Actions the shadow strategies would add: shown and audited, never executed."""
+    seen = {(a.kind, a.replica_name, a.size) for a in real if a.status == "planned"}
+    return [
+        replace(a, status="shadow")
+        for a in shadow
+        if a.status == "planned" and (a.kind, a.replica_name, a.size) not in seen
+    ]
+
+
+def with_findings(plan: ClusterPlan, findings: Iterable[Finding]) -> ClusterPlan:
+    """Add findings; those of severity error also become run-failing errors."""
+    new = tuple(findings)
+    errors = [f.message for f in new if f.severity == "error"]
+    return replace(plan, findings=(*plan.findings, *new), errors=(*plan.errors, *errors))
+
+
+def number(actions: list[Action], *, cycle_id: str, cluster_id: str) -> list[Action]:
+    """Deterministic ids: the same plan retried by Airflow keeps its action ids."""
+    return [
+        replace(
+            a,
+            id=str(
+                uuid.uuid5(
+                    ACTION_NAMESPACE, f"{cycle_id}/{cluster_id}/{i}/{a.kind}/{a.replica_name}"
+                )
+            ),
+        )
+        for i, a in enumerate(actions)
+    ]
+
+
+def price(*, actions: list[Action], sizes: Mapping[str, Size], before: float) -> list[Action]:
+    """Credits per hour before and after each action, counting only what will execute."""
+    running = before
+    out: list[Action] = []
+    for a in actions:
+        delta = credits_of(sizes=sizes, size=a.size) if a.status == "planned" else 0.0
+        after = running + delta if a.kind == "create_replica" else running - delta
+        out.append(replace(a, credits_per_hour_before=running, credits_per_hour_after=after))
+        running = after
+    return out
+
+
+def next_states(
+    plan: Plan, result: ApplyResult, *, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, ClusterState]:
+    """States persist must write, by cluster id; clusters whose state is unchanged are absent.
+
+    All planned actions succeeded (or none planned): the proposed state, with the cooldown
+    anchor of every strategy that acted. Any failed: the old state with the backoff advanced.
+    Not executed (dry run, kill switch, lease): nothing changes for that cluster.
+    """
+    outcomes = {r.action_id: r for r in result.results}
+    out: dict[str, ClusterState] = {}
+    for cp in plan.clusters:
+        planned = [a for a in cp.actions if a.status == "planned"]
+        results = [(a, outcomes.get(a.id)) for a in planned]
+        failed = [(a, r) for a, r in results if r is not None and r.outcome == "failed"]
+        if failed:
+            a, r = failed[0]
+            error = f"{a.kind} {a.replica_name!r}: {r.error or 'failed'}"
+            new = replace(
+                cp.prev_state,
+                backoff=next_backoff(
+                    prev=cp.prev_state.backoff, now=plan.now, error=error, limits=limits
+                ),
+            )
+        elif all(r is not None and r.outcome in ("succeeded", "already_true") for _, r in results):
+            new = stamped(cp.state, done=planned, now=plan.now)
+        else:
+            continue
+        if new != cp.prev_state:
+            out[cp.cluster_id] = new
+    return out
+
+
+def stamped(state: ClusterState, *, done: list[Action], now: datetime) -> ClusterState:
+    """The proposed state after its actions ran: cooldown anchors, owned names, backoff cleared."""
+    strategies = {k: dict(v) for k, v in state.strategies.items()}
+    for name in sorted({a.strategy for a in done}):
+        strategies.setdefault(name, {})[LAST_ACTION_KEY] = iso(now)
+    dropped = {a.replica_name for a in done if a.kind == "drop_replica"}
+    created = [a.replica_name for a in done if a.kind == "create_replica"]
+    owned = tuple(dict.fromkeys(n for n in (*state.owned, *created) if n not in dropped))
+    return ClusterState(strategies=strategies, owned=owned, backoff=None if done else state.backoff)

@@ -1,0 +1,237 @@
+"""idle_suspend (priority 3): no replicas after idle_after_s; resume on activity.
+
+Suspended is derived from facts, not a flag: the cluster has none of its (owned) replicas and
+the state remembers a replica set. So a suspend or resume whose DDL was deferred or failed is
+simply decided again next cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..config import KeySpec, Values
+from ..desired import Desired
+from ..facts import ClusterContext, iso, latest, parse_ts, seconds_between
+from ..models import DesiredReplica, JsonObject, JsonValue
+from .base import StrategyResult, StrategySpec
+
+NAME = "idle_suspend"
+
+
+@dataclass(frozen=True)
+class IdleSuspendParams:
+    """Validated idle_suspend config."""
+
+    idle_after_s: float
+    resume: bool
+    allow_with_maintained_objects: bool
+
+
+def build(values: Values) -> IdleSuspendParams:
+    return IdleSuspendParams(
+        idle_after_s=values.required_number("idle_after_s"),
+        resume=values.flag("resume"),
+        allow_with_maintained_objects=values.flag("allow_with_maintained_objects"),
+    )
+
+
+@dataclass(frozen=True)
+class IdleState:
+    """Own state: the replica set remembered at suspend, and the idle clock's anchors."""
+
+    suspended_at: datetime | None = None
+    remembered: tuple[tuple[str, str], ...] | None = None
+    last_resume_at: datetime | None = None
+    first_seen_at: datetime | None = None
+
+    @classmethod
+    def load(cls, raw: JsonObject) -> IdleState:
+        remembered_raw = raw.get("remembered")
+        remembered: tuple[tuple[str, str], ...] | None = None
+        if isinstance(remembered_raw, list):
+            remembered = tuple(
+                (str(r["name"]), str(r["size"]))
+                for r in remembered_raw
+                if isinstance(r, dict)
+                and isinstance(r.get("name"), str)
+                and isinstance(r.get("size"), str)
+            )
+        return cls(
+            suspended_at=parse_ts(raw.get("suspended_at")),
+            remembered=remembered,
+            last_resume_at=parse_ts(raw.get("last_resume_at")),
+            first_seen_at=parse_ts(raw.get("first_seen_at")),
+        )
+
+    def dump(self) -> JsonObject:
+        out: JsonObject = {}
+        if self.suspended_at is not None:
+            out["suspended_at"] = iso(self.suspended_at)
+        if self.remembered is not None:
+            replicas: list[JsonValue] = [{"name": n, "size": s} for n, s in self.remembered]
+            out["remembered"] = replicas
+        if self.last_resume_at is not None:
+            out["last_resume_at"] = iso(self.last_resume_at)
+        if self.first_seen_at is not None:
+            out["first_seen_at"] = iso(self.first_seen_at)
+        return out
+
+
+def suspend_blocker(*, ctx: ClusterContext, params: IdleSuspendParams) -> str | None:
+    """Why this cluster must not be suspended now, or None."""
+    c = ctx.cluster
+    if c.hosts_sources_or_sinks:
+        return f"hosts {c.sources} source(s) and {c.sinks} sink(s): suspending would stop them"
+    if c.materialized_views and not params.allow_with_maintained_objects:
+        return (
+            f"hosts {c.materialized_views} materialized view(s) "
+            "(set allow_with_maintained_objects to allow)"
+        )
+    if ctx.controller_cluster is not None and c.name == ctx.controller_cluster:
+        return "the controller's own session runs on this cluster"
+    if not ctx.logging_visible:
+        return "statement logging cannot see activity (statement_logging_max_sample_rate is 0)"
+    return None
+
+
+def idle_clock_start(
+    *, ctx: ClusterContext, st: IdleState, row_updated_at: datetime | None
+) -> datetime | None:
+    """Latest of: last activity, the row's update, the last resume, the newest replica."""
+    newest_replica = latest(*(r.created_at for r in ctx.cluster.replicas))
+    return latest(
+        ctx.cluster.last_activity,
+        row_updated_at,
+        st.last_resume_at,
+        newest_replica,
+        st.first_seen_at,
+    )
+
+
+def resume_set(*, ctx: ClusterContext, st: IdleState, desired: Desired) -> tuple[Desired, str]:
+    """Earlier strategies' wishes win; otherwise the replica set remembered at suspend."""
+    if desired.replicas:
+        names = ", ".join(repr(r.name) for r in desired.replicas)
+        return desired, f"resume with the replicas other strategies want ({names})"
+    out = desired
+    restored: list[str] = []
+    for name, size in st.remembered or ():
+        known = ctx.sizes.get(size)
+        if known is None or not known.allowed:
+            continue  # a size Materialize no longer offers would fail at apply time
+        out = out.add(
+            DesiredReplica(
+                name=name,
+                size=size,
+                strategy=NAME,
+                reason="resume the replica remembered at suspend",
+            )
+        )
+        restored.append(f"{name!r} ({size})")
+    return out, f"resume the remembered replica set: {', '.join(restored) or 'nothing'}"
+
+
+def run(
+    *,
+    params: object,
+    ctx: ClusterContext,
+    state: JsonObject,
+    now: datetime,
+    desired: Desired,
+    row_updated_at: datetime | None,
+) -> StrategyResult:
+    assert isinstance(params, IdleSuspendParams)
+    st = IdleState.load(state)
+    suspended = (
+        not ctx.owned_replicas() and st.remembered is not None and st.suspended_at is not None
+    )
+    if suspended:
+        return while_suspended(params=params, ctx=ctx, st=st, now=now, desired=desired)
+    if st.remembered is not None:
+        # Replicas are back (our resume ran, or a human added some): forget the suspend.
+        st = IdleState(last_resume_at=st.last_resume_at, first_seen_at=st.first_seen_at)
+    blocker = suspend_blocker(ctx=ctx, params=params)
+    if blocker is not None:
+        return StrategyResult(
+            desired=desired, state=st.dump(), reasons=(f"never suspend: {blocker}",)
+        )
+    start = idle_clock_start(ctx=ctx, st=st, row_updated_at=row_updated_at)
+    if start is None:
+        # No history at all: start the clock now rather than suspend on the first cycle.
+        st = IdleState(first_seen_at=now)
+        return StrategyResult(
+            desired=desired,
+            state=st.dump(),
+            reasons=("no activity history yet: idle clock starts now",),
+        )
+    idle_s = seconds_between(start, now)
+    if idle_s < params.idle_after_s:
+        at = start + timedelta(seconds=params.idle_after_s)
+        return StrategyResult(
+            desired=desired,
+            state=st.dump(),
+            reasons=(
+                f"idle for {int(idle_s)}s of {int(params.idle_after_s)}s: "
+                f"would suspend at {iso(at)}",
+            ),
+        )
+    if not desired.replicas:
+        return StrategyResult(
+            desired=desired, state=st.dump(), reasons=("idle, but no replica to suspend",)
+        )
+    remembered = tuple((r.name, r.size) for r in desired.replicas)
+    reason = f"idle for {int(idle_s)}s (idle_after_s {int(params.idle_after_s)}): suspend"
+    out = desired.emptied(strategy=NAME, reason=reason)
+    new = IdleState(suspended_at=now, remembered=remembered, last_resume_at=st.last_resume_at)
+    return StrategyResult(desired=out, state=new.dump(), reasons=(reason,))
+
+
+def while_suspended(
+    *,
+    params: IdleSuspendParams,
+    ctx: ClusterContext,
+    st: IdleState,
+    now: datetime,
+    desired: Desired,
+) -> StrategyResult:
+    """Stay suspended, or resume on activity (a failed query on the suspended cluster counts)."""
+    assert st.suspended_at is not None
+    activity = ctx.cluster.last_activity
+    if params.resume and not ctx.logging_visible:
+        # Activity is invisible: a suspended cluster could never wake up, so wake it now.
+        out, why = resume_set(ctx=ctx, st=st, desired=desired)
+        new = IdleState(suspended_at=st.suspended_at, remembered=st.remembered, last_resume_at=now)
+        return StrategyResult(
+            desired=out,
+            state=new.dump(),
+            reasons=(f"statement logging cannot see activity: {why}",),
+        )
+    if params.resume and activity is not None and activity > st.suspended_at:
+        out, why = resume_set(ctx=ctx, st=st, desired=desired)
+        new = IdleState(suspended_at=st.suspended_at, remembered=st.remembered, last_resume_at=now)
+        return StrategyResult(
+            desired=out,
+            state=new.dump(),
+            reasons=(f"activity at {iso(activity)} after suspend: {why}",),
+        )
+    reason = (
+        "suspended; resume is off"
+        if not params.resume
+        else f"suspended since {iso(st.suspended_at)}; no activity since"
+    )
+    out = desired.emptied(strategy=NAME, reason=reason)
+    return StrategyResult(desired=out, state=st.dump(), reasons=(reason,))
+
+
+SPEC = StrategySpec(
+    name=NAME,
+    priority=3,
+    keys={
+        "idle_after_s": KeySpec("duration", required=True),
+        "resume": KeySpec("flag", default=True),
+        "allow_with_maintained_objects": KeySpec("flag", default=False),
+    },
+    build=build,
+    run=run,
+)

@@ -1,0 +1,187 @@
+"""The four stages of a cycle as functions of JSON documents: what the Airflow operators and the
+CLI both call. signals -> decide -> apply -> persist; each returns one versioned document.
+
+Only :func:`decide` is pure. The lease is claimed by :func:`collect` (unless dry run), checked
+by :func:`apply` and released by :func:`persist`, so one claim covers the whole cycle."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mz_schedctl_provider.engine.contract import (
+    apply_result_from_json,
+    apply_result_to_json,
+    plan_from_json,
+    plan_to_json,
+    signals_from_json,
+    signals_to_json,
+)
+from mz_schedctl_provider.engine.models import ApplyResult, JsonObject, Plan
+from mz_schedctl_provider.engine.planner import decide as engine_decide
+from mz_schedctl_provider.engine.planner import next_states
+from mz_schedctl_provider.engine.state import STATE_VERSION, state_to_payload
+from mz_schedctl_provider.materialize import ddl
+from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.materialize.executor import Executor
+from mz_schedctl_provider.materialize.signals import read_signals
+from mz_schedctl_provider.materialize.store import LeaseClaim, Store
+
+PERSIST_SCHEMA_VERSION = 1
+_UNDEFINED_TABLE = "42P01"
+
+
+@dataclass(frozen=True)
+class CycleSettings:
+    """Knobs shared by every stage.
+
+    :param schema: database schema of the controller's tables.
+    :param lease_ttl_s: a claim expires after this long (longer than any cycle).
+    :param audit_retention_days: audit rows older than this are pruned by persist.
+    :param experimental: allow experimental strategies (shrink_to_fit).
+    :param holder: who claims the lease (host and process by default).
+    """
+
+    schema: str = "public"
+    lease_ttl_s: int = 900
+    audit_retention_days: int = 7
+    experimental: bool = False
+    holder: str = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_cycle_id(prefix: str = "cli") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def claim_lease(db: Database, settings: CycleSettings, *, cycle_id: str) -> LeaseClaim:
+    """Claim the single-writer lease, creating the tables on first use."""
+    store = Store(db, schema=settings.schema)
+    try:
+        return store.claim_lease(
+            holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s
+        )
+    except DatabaseError as exc:
+        if exc.sqlstate != _UNDEFINED_TABLE:
+            raise
+    store.bootstrap()
+    return store.claim_lease(holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s)
+
+
+def collect(
+    db: Database,
+    settings: CycleSettings,
+    *,
+    filter_clusters: str | None = None,
+) -> JsonObject:
+    """signals: everything decide needs, as the signals document."""
+    store = Store(db, schema=settings.schema)
+    return signals_to_json(read_signals(db, store, filter_clusters=filter_clusters))
+
+
+def decide(
+    signals_doc: JsonObject,
+    *,
+    cycle_id: str,
+    dry_run: bool,
+    filter_clusters: str | None = None,
+    experimental: bool = False,
+) -> JsonObject:
+    """decide: pure; the plan document with every action's SQL rendered."""
+    plan = engine_decide(
+        signals_from_json(signals_doc),
+        cycle_id=cycle_id,
+        dry_run=dry_run,
+        filter_clusters=filter_clusters or None,
+        render=ddl.render,
+        experimental=experimental,
+    )
+    return plan_to_json(plan)
+
+
+def apply(
+    plan_doc: JsonObject,
+    db: Database,
+    settings: CycleSettings,
+    *,
+    paused: bool = False,
+    reconnect: Callable[[], Database] | None = None,
+) -> JsonObject:
+    """apply: execute the plan unless dry run, kill switch or another cycle's lease forbid it."""
+    plan = plan_from_json(plan_doc)
+    store = Store(db, schema=settings.schema)
+    executor = Executor(db=db, store=store, reconnect=reconnect)
+    if plan.dry_run:
+        result = executor.apply(plan, execute=False, reason="dry run")
+    elif paused:
+        result = executor.apply(plan, execute=False, reason="paused by the kill switch")
+    else:
+        holder = lease_holder(store, cycle_id=plan.cycle_id)
+        if holder is not None:
+            result = executor.apply(
+                plan, execute=False, reason=f"another cycle holds the lease: {holder}"
+            )
+        else:
+            result = executor.apply(plan, execute=True)
+    return apply_result_to_json(result)
+
+
+def lease_holder(store: Store, *, cycle_id: str) -> str | None:
+    """None when our cycle holds the lease; else who does (or why we do not)."""
+    rows = store.db.query(
+        f"SELECT holder, cycle_id FROM {store.table('mz_cluster_strategy_leases')}"
+        " WHERE expires_at > now() ORDER BY claimed_at, holder, cycle_id LIMIT 1"
+    )
+    if not rows:
+        return "nobody (our claim expired or was never made)"
+    holder, held_by = rows[0]
+    return None if held_by == cycle_id else f"{holder} (cycle {held_by})"
+
+
+@dataclass(frozen=True)
+class PersistOutcome:
+    """What persist wrote, and the problems that must fail the run."""
+
+    states_written: int
+    problems: list[str]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "schema_version": PERSIST_SCHEMA_VERSION,
+            "states_written": self.states_written,
+            "problems": list(self.problems),
+        }
+
+
+def persist(
+    plan_doc: JsonObject, apply_doc: JsonObject, db: Database, settings: CycleSettings
+) -> PersistOutcome:
+    """persist: new state for clusters whose actions all succeeded, retention, lease release."""
+    plan = plan_from_json(plan_doc)
+    result = apply_result_from_json(apply_doc)
+    written = 0
+    if not plan.dry_run:
+        store = Store(db, schema=settings.schema)
+        if result.executed:
+            states = next_states(plan, result)
+            written = store.write_states(
+                {cid: state_to_payload(s) for cid, s in states.items()}, version=STATE_VERSION
+            )
+            store.prune(audit_days=settings.audit_retention_days)
+        store.release_lease(cycle_id=plan.cycle_id)
+    return PersistOutcome(states_written=written, problems=problems(plan, result))
+
+
+def problems(plan: Plan, result: ApplyResult) -> list[str]:
+    """Every cluster's run-failing problem: invalid config, stuck, failed action."""
+    found = plan.errors()
+    names = {c.cluster_id: c.cluster_name for c in plan.clusters}
+    by_id = {a.id: a for a in plan.actions()}
+    for r in result.results:
+        if r.outcome == "failed":
+            action = by_id.get(r.action_id)
+            what = f"{action.kind} {action.replica_name!r}" if action else r.action_id
+            found.append(f"{names.get(r.cluster_id, r.cluster_id)}: {what} failed: {r.error}")
+    return found

@@ -1,0 +1,271 @@
+"""Carry out a plan: re-check the live catalog before each DDL, audit intent and outcome, and
+stop a cluster's remaining actions after its first failure while other clusters go on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mz_schedctl_provider.engine.models import (
+    Action,
+    ActionResult,
+    ApplyResult,
+    ClusterPlan,
+    JsonValue,
+    Outcome,
+    Plan,
+)
+from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
+from mz_schedctl_provider.materialize.ddl import render
+from mz_schedctl_provider.materialize.store import ACTIONS, AuditRecord, Store
+
+_LIVE_REPLICA = (
+    "SELECT r.id, r.size FROM mz_catalog.mz_cluster_replicas r"
+    " WHERE r.cluster_id = %s AND r.name = %s"
+)
+# Another replica of the cluster that is online with every user object hydrated on it.
+_OTHER_HYDRATED = """
+SELECT count(*) FROM mz_catalog.mz_cluster_replicas r
+WHERE r.cluster_id = %s AND r.name <> %s
+  AND EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
+              WHERE s.replica_id = r.id AND s.status = 'online')
+  AND NOT EXISTS (
+      SELECT 1 FROM (
+          SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = %s AND left(id, 1) = 'u'
+          UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
+              WHERE cluster_id = %s AND left(id, 1) = 'u'
+          UNION ALL SELECT id FROM mz_catalog.mz_sources
+              WHERE cluster_id = %s AND left(id, 1) = 'u' AND type NOT IN ('subsource', 'progress')
+          UNION ALL SELECT id FROM mz_catalog.mz_sinks WHERE cluster_id = %s AND left(id, 1) = 'u'
+      ) o
+      WHERE NOT EXISTS (SELECT 1 FROM mz_internal.mz_hydration_statuses h
+                        WHERE h.object_id = o.id AND h.replica_id = r.id AND h.hydrated))
+"""
+
+
+@dataclass(frozen=True)
+class Check:
+    """What the live catalog says about an action just before it would run."""
+
+    proceed: bool
+    outcome: Outcome | None = None
+    reason: str = ""
+
+
+class Executor:
+    """Runs the actions of a plan against Materialize.
+
+    :param db: the connection (autocommit).
+    :param store: the controller's tables, for the audit rows.
+    :param reconnect: opens a fresh connection after one was lost mid-statement, so the truth
+        can be read back and the outcome audited; None to give up at once.
+    """
+
+    def __init__(
+        self, *, db: Database, store: Store, reconnect: Callable[[], Database] | None = None
+    ) -> None:
+        self.db = db
+        self.store = store
+        self._reconnect = reconnect
+
+    def apply(self, plan: Plan, *, execute: bool, reason: str | None = None) -> ApplyResult:
+        """Run every planned action; with ``execute`` false (kill switch), audit them as held
+        back instead. A dry-run plan is never executed and writes nothing."""
+        if plan.dry_run:
+            return _not_executed(plan, reason or "dry run")
+        if not execute:
+            self._audit_held_back(plan, reason or "paused")
+            return _not_executed(plan, reason or "paused")
+        interrupted = self._interrupted_intents(plan)
+        results: list[ActionResult] = []
+        for cluster in plan.clusters:
+            results += self._apply_cluster(plan, cluster, interrupted)
+        return ApplyResult(cycle_id=plan.cycle_id, executed=True, results=tuple(results))
+
+    def _apply_cluster(
+        self, plan: Plan, cluster: ClusterPlan, interrupted: set[str]
+    ) -> list[ActionResult]:
+        results: list[ActionResult] = []
+        failed: str | None = None
+        for action in cluster.actions:
+            if action.status == "shadow":
+                self._audit(plan, action, phase="outcome", executed=False, note="shadow")
+                results.append(_result(action, "not_executed", "shadow strategy: audit only"))
+                continue
+            if action.status != "planned":
+                results.append(_result(action, "not_executed", f"action {action.status}"))
+                continue
+            if failed is not None:
+                results.append(_result(action, "not_executed", f"after earlier failure: {failed}"))
+                continue
+            result = self._apply_action(plan, cluster, action, action.id in interrupted)
+            if result.outcome == "failed":
+                failed = result.error or "failed"
+            results.append(result)
+        return results
+
+    def _apply_action(
+        self, plan: Plan, cluster: ClusterPlan, action: Action, interrupted: bool
+    ) -> ActionResult:
+        check = self._recheck(cluster, action)
+        if not check.proceed:
+            # An earlier attempt whose outcome was never written did run: say so.
+            done = interrupted and check.outcome == "already_true"
+            self._audit(
+                plan,
+                action,
+                phase="outcome",
+                executed=done,
+                note=("completed by an interrupted attempt; " if done else "") + check.reason,
+                error=check.reason if check.outcome == "failed" else None,
+            )
+            return _result(
+                action, "succeeded" if done else (check.outcome or "failed"), check.reason
+            )
+        sql = action.sql or render(action)
+        self._audit(plan, action, phase="intent", executed=None)
+        try:
+            self.db.execute(sql)
+        except ConnectionLost as exc:
+            return self._after_lost_connection(plan, cluster, action, str(exc))
+        except DatabaseError as exc:
+            self._audit(plan, action, phase="outcome", executed=False, error=str(exc))
+            return _result(action, "failed", str(exc))
+        self._audit(plan, action, phase="outcome", executed=True)
+        return _result(action, "succeeded")
+
+    def _after_lost_connection(
+        self, plan: Plan, cluster: ClusterPlan, action: Action, error: str
+    ) -> ActionResult:
+        """The DDL may or may not have run: reconnect, read the truth, audit it."""
+        if self._reconnect is None:
+            raise ConnectionLost(f"connection lost during {action.kind} on {action.cluster_name}")
+        self.db = self._reconnect()
+        self.store.db = self.db
+        check = self._recheck(cluster, action)
+        ran = check.outcome == "already_true"
+        note = f"connection lost ({error}); the catalog shows it {'ran' if ran else 'did not run'}"
+        self._audit(
+            plan, action, phase="outcome", executed=ran, note=note, error=None if ran else error
+        )
+        return _result(action, "succeeded" if ran else "failed", None if ran else note)
+
+    def _recheck(self, cluster: ClusterPlan, action: Action) -> Check:
+        rows = self.db.query(_LIVE_REPLICA, (action.cluster_id, action.replica_name))
+        if action.kind == "create_replica":
+            if not rows:
+                return Check(True)
+            if rows[0][1] == action.size:
+                return Check(False, "already_true", "replica already exists with that size")
+            return Check(False, "failed", f"a replica of that name has size {rows[0][1]}")
+        if action.kind == "drop_replica":
+            if not rows:
+                return Check(False, "already_true", "replica already gone")
+            if action.replica_id and rows[0][0] != action.replica_id:
+                return Check(False, "failed", "replica was recreated since the plan was made")
+            if not cluster.empty_on_purpose and not self._another_hydrated(action):
+                return Check(False, "failed", "no other hydrated replica: refusing to drop it")
+            return Check(True)
+        return Check(False, "failed", f"unsupported action kind {action.kind}")
+
+    def _another_hydrated(self, action: Action) -> bool:
+        cid = action.cluster_id
+        rows = self.db.query(_OTHER_HYDRATED, (cid, action.replica_name, cid, cid, cid, cid))
+        return bool(rows and rows[0][0])
+
+    def _interrupted_intents(self, plan: Plan) -> set[str]:
+        """Actions of this plan with an intent row but no outcome: a previous attempt died."""
+        ids = [a.id for a in plan.actions()]
+        if not ids:
+            return set()
+        marks = ", ".join(["%s"] * len(ids))
+        table = self.store.table(ACTIONS)
+        rows = self.db.query(
+            f"SELECT action_id, decision_ctx ->> 'phase' FROM {table} WHERE action_id IN ({marks})",
+            ids,
+        )
+        phases: dict[str, set[str]] = {}
+        for aid, phase in rows:
+            phases.setdefault(str(aid), set()).add(str(phase))
+        return {aid for aid, seen in phases.items() if "intent" in seen and "outcome" not in seen}
+
+    def _audit_held_back(self, plan: Plan, reason: str) -> None:
+        records = [
+            _record(plan, a, phase="outcome", executed=False, note=f"held back: {reason}")
+            for a in plan.actions()
+            if a.status in ("planned", "shadow")
+        ]
+        self.store.audit(records)
+
+    def _audit(
+        self,
+        plan: Plan,
+        action: Action,
+        *,
+        phase: str,
+        executed: bool | None,
+        note: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.store.audit(
+            [_record(plan, action, phase=phase, executed=executed, note=note, error=error)]
+        )
+
+
+def _record(
+    plan: Plan,
+    action: Action,
+    *,
+    phase: str,
+    executed: bool | None,
+    note: str | None = None,
+    error: str | None = None,
+) -> AuditRecord:
+    context: dict[str, JsonValue] = {
+        "cycle_id": plan.cycle_id,
+        "cluster_name": action.cluster_name,
+        "strategy": action.strategy,
+        "kind": action.kind,
+        "replica": action.replica_name,
+        "size": action.size,
+        "phase": phase,
+        "reasons": list(action.reasons),
+        "dry_run": plan.dry_run,
+        "credits_per_hour_before": action.credits_per_hour_before,
+        "credits_per_hour_after": action.credits_per_hour_after,
+    }
+    if note:
+        context["note"] = note
+    return AuditRecord(
+        action_id=action.id,
+        cluster_id=action.cluster_id,
+        action_sql=action.sql or _safe_render(action),
+        context=context,
+        executed=executed,
+        error_message=error,
+    )
+
+
+def _safe_render(action: Action) -> str | None:
+    try:
+        return render(action)
+    except ValueError:
+        return None
+
+
+def _result(action: Action, outcome: Outcome, error: str | None = None) -> ActionResult:
+    return ActionResult(
+        action_id=action.id,
+        cluster_id=action.cluster_id,
+        outcome=outcome,
+        error=error if outcome == "failed" else None,
+    )
+
+
+def _not_executed(plan: Plan, reason: str) -> ApplyResult:
+    return ApplyResult(
+        cycle_id=plan.cycle_id,
+        executed=False,
+        reason=reason,
+        results=tuple(_result(a, "not_executed") for a in plan.actions()),
+    )

@@ -1,0 +1,249 @@
+"""Read everything decide needs in a fixed number of statements, however many clusters exist.
+
+Each statement runs alone in autocommit: Materialize keeps catalog relations and user tables
+in different time domains, so they cannot share a read transaction."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from mz_schedctl_provider.engine.models import (
+    Cluster,
+    Replica,
+    Signals,
+    Size,
+    StrategyRow,
+)
+from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database, DatabaseError
+from mz_schedctl_provider.materialize.store import Store
+
+# Crash and OOM counts look this far back.
+CRASH_WINDOW_S = 3600
+# Statement history is read back this far beyond the longest idle_after_s configured.
+_ACTIVITY_MARGIN_S = 3600
+_DEFAULT_ACTIVITY_WINDOW_S = 86400
+
+_SIZES = "SELECT size, credits_per_hour, memory_bytes FROM mz_catalog.mz_cluster_replica_sizes"
+_CLUSTERS = (
+    "SELECT c.id, c.name, c.managed, c.size, c.replication_factor, s.type"
+    " FROM mz_catalog.mz_clusters c"
+    " LEFT JOIN mz_internal.mz_cluster_schedules s ON s.cluster_id = c.id"
+)
+_AUTO_SCALING = "SELECT DISTINCT cluster_id FROM mz_internal.mz_cluster_auto_scaling_strategies"
+_REPLICAS = (
+    "SELECT r.id, r.name, r.cluster_id, r.size, st.status, st.reason"
+    " FROM mz_catalog.mz_cluster_replicas r"
+    " LEFT JOIN mz_internal.mz_cluster_replica_statuses st ON st.replica_id = r.id"
+)
+# First event = creation (mz_cluster_replicas has no timestamp); crashes counted in a window.
+_HISTORY = (
+    "SELECT h.replica_id, min(h.occurred_at),"
+    " sum(CASE WHEN h.status = 'offline' AND h.reason = 'oom-killed'"
+    f"  AND h.occurred_at > now() - INTERVAL '{CRASH_WINDOW_S} seconds' THEN 1 ELSE 0 END),"
+    " sum(CASE WHEN h.status = 'offline' AND coalesce(h.reason, '') <> 'initializing'"
+    f"  AND h.occurred_at > now() - INTERVAL '{CRASH_WINDOW_S} seconds' THEN 1 ELSE 0 END)"
+    " FROM mz_internal.mz_cluster_replica_status_history h"
+    " JOIN mz_catalog.mz_cluster_replicas r ON r.id = h.replica_id"
+    " GROUP BY h.replica_id"
+)
+# User objects only ("u" ids): clusters also host system introspection indexes ("si" ids).
+# Subsources and progress collections hydrate with their parent source, so only real sources
+# count.
+_OBJECTS = (
+    "SELECT cluster_id, 'index', id FROM mz_catalog.mz_indexes"
+    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
+    " UNION ALL SELECT cluster_id, 'materialized_view', id FROM mz_catalog.mz_materialized_views"
+    " WHERE left(id, 1) = 'u'"
+    " UNION ALL SELECT cluster_id, 'source', id FROM mz_catalog.mz_sources"
+    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
+    " AND type NOT IN ('subsource', 'progress')"
+    " UNION ALL SELECT cluster_id, 'sink', id FROM mz_catalog.mz_sinks"
+    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
+)
+_HYDRATED = (
+    "SELECT replica_id, object_id FROM mz_internal.mz_hydration_statuses"
+    " WHERE hydrated AND replica_id IS NOT NULL AND left(object_id, 1) = 'u'"
+)
+# Any statement on a cluster is activity, finished or not, whatever its outcome: a query
+# refused because the cluster is suspended is exactly the signal to resume it.
+_ACTIVITY = (
+    "SELECT cluster_id, max(coalesce(finished_at, began_at))"
+    " FROM mz_internal.mz_statement_execution_history_redacted"
+    " WHERE cluster_id IS NOT NULL"
+    " AND coalesce(application_name, '') <> %s"
+    " AND began_at > now() - make_interval(secs => %s)"
+    " GROUP BY cluster_id"
+)
+
+
+def read_signals(db: Database, store: Store, *, filter_clusters: str | None = None) -> Signals:
+    """One batch of reads; its statement count does not depend on the number of clusters."""
+    now = db.query("SELECT now()")[0][0]
+    strategies = store.read_strategies()
+    scoped_ids = {row.cluster_id for row in strategies}
+    clusters_rows = db.query(_CLUSTERS)
+    pattern = re.compile(filter_clusters) if filter_clusters else None
+    wanted = {
+        row[0]
+        for row in clusters_rows
+        if row[0] in scoped_ids and (pattern is None or pattern.fullmatch(row[1]))
+    }
+    objects, object_ids = _objects(db, wanted)
+    replicas = _replicas(db, wanted, object_ids)
+    activity = _activity(db, strategies)
+    auto_scaling = _auto_scaling(db)
+    clusters = tuple(
+        _cluster(row, replicas.get(row[0], []), objects.get(row[0], {}), activity, auto_scaling)
+        for row in clusters_rows
+        if row[0] in wanted
+    )
+    return Signals(
+        now=now,
+        logging_visible=_logging_visible(db),
+        controller_cluster=_show(db, "cluster"),
+        crash_window_s=float(CRASH_WINDOW_S),
+        sizes=_sizes(db),
+        clusters=clusters,
+        strategies=tuple(r for r in strategies if r.cluster_id in wanted),
+        states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
+        recent_actions=tuple(a for a in store.read_recent_actions() if a.cluster_id in wanted),
+    )
+
+
+def _show(db: Database, variable: str) -> str | None:
+    try:
+        rows = db.query(f"SHOW {variable}")
+    except DatabaseError:
+        return None
+    return str(rows[0][0]) if rows else None
+
+
+def _logging_visible(db: Database) -> bool:
+    """Idle detection is blind when statement logging samples nothing."""
+    rate = _show(db, "statement_logging_max_sample_rate")
+    try:
+        return rate is not None and float(rate) > 0
+    except ValueError:
+        return False
+
+
+def _sizes(db: Database) -> tuple[Size, ...]:
+    allowed_text = _show(db, "allowed_cluster_replica_sizes") or ""
+    allowed = {s.strip().strip('"') for s in allowed_text.split(",") if s.strip().strip('"')}
+    return tuple(
+        Size(
+            name=str(name),
+            credits_per_hour=float(credits),
+            memory_bytes=int(memory or 0),
+            allowed=not allowed or name in allowed,
+        )
+        for name, credits, memory in db.query(_SIZES)
+    )
+
+
+def _auto_scaling(db: Database) -> set[str]:
+    try:
+        return {str(row[0]) for row in db.query(_AUTO_SCALING)}
+    except DatabaseError:
+        return set()  # releases before the built-in controller have no such relation
+
+
+def _replicas(db: Database, wanted: set[str], object_ids: set[str]) -> dict[str, list[Replica]]:
+    statuses: dict[str, tuple[str, str, str | None, str | None]] = {}
+    processes: dict[str, list[tuple[str | None, str | None]]] = defaultdict(list)
+    for rid, name, cid, size, status, reason in db.query(_REPLICAS):
+        if cid in wanted:
+            statuses[rid] = (name, cid, size, None)
+            processes[rid].append((status, reason))
+    history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in db.query(_HISTORY)}
+    hydrated: dict[str, int] = defaultdict(int)
+    for rid, object_id in db.query(_HYDRATED):
+        # Only objects that count for their cluster: a hydrated subsource must not stand in
+        # for its unhydrated source.
+        if object_id in object_ids:
+            hydrated[rid] += 1
+    result: dict[str, list[Replica]] = defaultdict(list)
+    for rid, (name, cid, size, _) in statuses.items():
+        status, reason = _worst(processes[rid])
+        created, ooms, crashes = history.get(rid, (None, 0, 0))
+        result[cid].append(
+            Replica(
+                id=rid,
+                name=name,
+                size=size,
+                created_at=created,
+                status=status,
+                status_reason=reason,
+                hydrated_objects=hydrated.get(rid, 0),
+                oom_count=ooms,
+                crash_count=crashes,
+            )
+        )
+    return result
+
+
+def _worst(processes: Iterable[tuple[str | None, str | None]]) -> tuple[str | None, str | None]:
+    """A replica is only as healthy as its least healthy process."""
+    seen = list(processes)
+    for status, reason in seen:
+        if status == "offline":
+            return status, reason
+    for status, reason in seen:
+        if status is not None:
+            return status, reason
+    return None, None
+
+
+def _objects(db: Database, wanted: set[str]) -> tuple[dict[str, dict[str, int]], set[str]]:
+    """Per cluster, how many user objects of each kind it hosts; and all their ids."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    ids: set[str] = set()
+    for cid, kind, oid in db.query(_OBJECTS):
+        if cid in wanted:
+            counts[cid][kind] += 1
+            ids.add(oid)
+    return counts, ids
+
+
+def _activity(db: Database, strategies: Iterable[StrategyRow]) -> dict[str, datetime]:
+    window = _DEFAULT_ACTIVITY_WINDOW_S
+    for row in strategies:
+        config = row.config if isinstance(row.config, dict) else {}
+        idle = config.get("idle_after_s")
+        if isinstance(idle, (int, float)) and not isinstance(idle, bool) and idle > 0:
+            window = max(window, int(idle) + _ACTIVITY_MARGIN_S)
+    return {
+        str(cid): ts
+        for cid, ts in db.query(_ACTIVITY, (APPLICATION_NAME, min(window, 10**9)))
+        if ts is not None
+    }
+
+
+def _cluster(
+    row: tuple[Any, ...],
+    replicas: list[Replica],
+    objects: dict[str, int],
+    activity: dict[str, datetime],
+    auto_scaling: set[str],
+) -> Cluster:
+    cid, name, managed, size, replication_factor, schedule = row
+    return Cluster(
+        id=cid,
+        name=name,
+        managed=bool(managed),
+        size=size,
+        replication_factor=None if replication_factor is None else int(replication_factor),
+        schedule_type=schedule,
+        auto_scaling=cid in auto_scaling,
+        is_system=str(cid).startswith("s"),
+        replicas=tuple(sorted(replicas, key=lambda r: r.name)),
+        indexes=objects.get("index", 0),
+        materialized_views=objects.get("materialized_view", 0),
+        sources=objects.get("source", 0),
+        sinks=objects.get("sink", 0),
+        last_activity=activity.get(cid),
+    )

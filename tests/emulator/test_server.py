@@ -345,3 +345,28 @@ def test_python_api_cleans_up_its_postgres() -> None:
         data_dir = emu.backend._data_dir
         assert data_dir is not None and data_dir.exists()
     assert not data_dir.exists()
+
+
+def test_psycopg3_transaction_rules_in_extended_protocol(emulator: Emulator) -> None:
+    with psycopg.connect(emulator.url) as conn:  # not autocommit: psycopg sends BEGIN first
+        conn.execute("CREATE TABLE IF NOT EXISTS tx3 (a int)")
+        conn.commit()
+        conn.execute("INSERT INTO tx3 VALUES (%s)", (1,))
+        conn.execute("INSERT INTO tx3 VALUES (%s)", (2,))
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("SELECT count(*) FROM tx3")
+        assert "transaction in write-only mode" in str(err.value)
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM tx3").fetchone() == (0,)
+        conn.rollback()
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("CREATE CLUSTER REPLICA quickstart.r9 (SIZE = '25cc')")
+        # Refused by the managed check before the transaction rule: either way not run.
+        assert "cannot modify managed cluster quickstart" in str(err.value)
+        conn.rollback()
+        conn.execute("SELECT 1")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("CREATE CLUSTER txc REPLICAS ()")
+        assert "this transaction can only execute a single statement" in str(err.value)
+        conn.rollback()
+    assert emulator.execute("SELECT count(*) FROM mz_clusters WHERE name = 'txc'") == [(0,)]

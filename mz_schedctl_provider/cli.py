@@ -168,14 +168,20 @@ def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings
         )
         return EXIT_LEASE
     url = args.database_url or os.environ.get("DATABASE_URL") or ""
-    result = cycle.apply(
-        plan,
-        db,
-        settings,
-        paused=paused,
-        reconnect=lambda: Database.connect(url, cluster=args.cluster),
-    )
-    outcome = cycle.persist(plan, result, db, settings)
+    # After a connection is lost mid-DDL the executor goes on with a new one; persist must
+    # use that one too (the first is dead), and every one opened is closed at the end.
+    live = [db]
+
+    def reconnect() -> Database:
+        live.append(Database.connect(url, cluster=args.cluster))
+        return live[-1]
+
+    try:
+        result = cycle.apply(plan, db, settings, paused=paused, reconnect=reconnect)
+        outcome = cycle.persist(plan, result, live[-1], settings)
+    finally:
+        for extra in live[1:]:
+            extra.close()
     _print_plan(plan, result, json_out=args.json)
     if paused and not args.json:
         print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")

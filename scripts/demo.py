@@ -85,10 +85,13 @@ def main() -> int:
         emu.advance(2400)
         _cycle(emu, ids, "3. Apply: hydration-driven drops and an idle suspend", dry_run=False)
         _query_suspended(emu)
-        _cycle(emu, ids, "4. Apply: the refused query was activity, so adhoc resumes", dry_run=False)
+        _cycle(
+            emu, ids, "4. Apply: the refused query was activity, so adhoc resumes", dry_run=False
+        )
+        _expect(emu, ids, {"analytics": ["r_100cc"], "reporting": ["r_50cc"], "adhoc": ["r1"]})
         _say(
-            f"\nAudit trail: SELECT * FROM mz_cluster_strategy_actions  "
-            f"(psql {emu.url})\nAirflow logs: {LOG}"
+            "\nEvery DDL above has an intent and an outcome row in mz_cluster_strategy_actions"
+            f" (with --ui: psql {emu.url}).\nAirflow's own logs: {LOG}"
         )
         if args.ui:
             return _ui(args.port)
@@ -126,11 +129,18 @@ def _setup(emu: Any) -> dict[str, str]:
     emu.execute("CREATE TABLE orders (id int, amount numeric)")
     for name, (replicas, _, _) in CLUSTERS.items():
         emu.execute(f"CREATE CLUSTER {name} REPLICAS ({replicas})")
-    emu.execute("CREATE MATERIALIZED VIEW revenue IN CLUSTER analytics AS SELECT sum(amount) FROM orders")
-    emu.execute("CREATE MATERIALIZED VIEW daily IN CLUSTER reporting AS SELECT count(*) FROM orders")
+    emu.execute(
+        "CREATE MATERIALIZED VIEW revenue IN CLUSTER analytics AS SELECT sum(amount) FROM orders"
+    )
+    emu.execute(
+        "CREATE MATERIALIZED VIEW daily IN CLUSTER reporting AS SELECT count(*) FROM orders"
+    )
     # Reporting's data is big: its 50cc base replica needs ~20 minutes, an 800cc burst ~5.
     emu.execute("SELECT mz_emulator.set_hydration_delay('reporting', '28 minutes')")
-    ids = {name: emu.execute("SELECT id FROM mz_clusters WHERE name = %s", (name,))[0][0] for name in CLUSTERS}
+    ids = {
+        name: emu.execute("SELECT id FROM mz_clusters WHERE name = %s", (name,))[0][0]
+        for name in CLUSTERS
+    }
     from mz_schedctl_provider.materialize.db import Database
     from mz_schedctl_provider.materialize.store import Store
 
@@ -163,6 +173,8 @@ def _cycle(emu: Any, ids: dict[str, str], title: str, *, dry_run: bool) -> None:
     plan = tis["decide"].xcom_pull(task_ids="decide")
     states = [(t, str(getattr(tis[t].state, "value", tis[t].state))) for t in _STAGES if t in tis]
     _say(f"   Airflow run {run.run_id}: " + ", ".join(f"{t} {s}" for t, s in states))
+    if any(s != "success" for _, s in states) or len(states) != len(_STAGES):
+        raise DemoFailed(f"the cycle did not succeed: {states} (see {LOG})")
     for cluster in plan["clusters"] if plan else []:
         before, after = cluster["credits_per_hour_before"], cluster["credits_per_hour_after"]
         _say(f"   {cluster['cluster_name']:<10} {before:g} -> {after:g} credits/h")
@@ -173,6 +185,19 @@ def _cycle(emu: Any, ids: dict[str, str], title: str, *, dry_run: bool) -> None:
             notes = [n for n in cluster.get("notes", []) if n]
             _say(f"     no action: {notes[-1] if notes else 'nothing to change'}")
     _say("   replicas now: " + _replicas(emu, ids))
+
+
+class DemoFailed(Exception):
+    """The controller did not do what the demo shows: a bug, reported with exit code 1."""
+
+
+def _expect(emu: Any, ids: dict[str, str], wanted: dict[str, list[str]]) -> None:
+    for name, replicas in wanted.items():
+        rows = emu.execute(
+            "SELECT name FROM mz_cluster_replicas WHERE cluster_id = %s ORDER BY name", (ids[name],)
+        )
+        if [r[0] for r in rows] != replicas:
+            raise DemoFailed(f"{name}: expected replicas {replicas}, found {[r[0] for r in rows]}")
 
 
 def _replicas(emu: Any, ids: dict[str, str]) -> str:
@@ -249,6 +274,10 @@ def _say(text: str) -> None:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    code = main()
+    try:
+        code = main()
+    except DemoFailed as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        sys.exit(1)
     _say(f"\n(demo took {time.monotonic() - started:.0f} s)")
     sys.exit(code)

@@ -2,7 +2,8 @@
 # The whole test suite (the README's second command).
 #
 #   scripts/test.sh                 everything: the main venv (.venv: unit, emulator, CLI,
-#                                   static checks), then tests/airflow on Airflow 3.3 and 2.11
+#                                   demo, static checks), then tests/airflow on Airflow 3.3 and
+#                                   2.11, then the browser test against Airflow 3.3's UI
 #   scripts/test.sh PYTEST_ARGS...  only the main venv, with these pytest arguments
 #
 # Each venv is created on first use and reinstalled only when pyproject.toml or the pinned
@@ -24,6 +25,10 @@ fi
 if [ $# -gt 0 ]; then
     exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest --ignore=tests/airflow
-scripts/test-airflow.sh 3.3 -q
-scripts/test-airflow.sh 2.11 -q
+.venv/bin/python -m pytest --ignore=tests/airflow --ignore=tests/browser
+for version in ${MZ_SCHEDCTL_AIRFLOW_VERSIONS-3.3 2.11}; do
+    scripts/test-airflow.sh "$version"
+done
+if [ -x scripts/test-browser.sh ]; then
+    scripts/test-browser.sh
+fi

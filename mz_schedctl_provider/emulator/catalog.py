@@ -489,6 +489,11 @@ CREATE DOMAIN mz_catalog.mz_timestamp AS numeric;
 CREATE FUNCTION mz_catalog.mz_now() RETURNS mz_catalog.mz_timestamp LANGUAGE sql STABLE
 AS $$ SELECT floor(extract(epoch FROM mz_emulator.now()) * 1000)::mz_catalog.mz_timestamp $$;
 
+-- Materialize's version function; reads the seeded setting so it matches SHOW mz_version.
+CREATE FUNCTION mz_catalog.mz_version() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = mz_emulator, pg_catalog
+AS $$ SELECT value FROM mz_emulator.settings WHERE name = 'mz_version' $$;
+
 -- Temporal filters compare mz_now() with timestamps: provide the comparison operators.
 CREATE FUNCTION mz_emulator.mz_ts_to_tstz(mz_catalog.mz_timestamp) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $$ SELECT pg_catalog.to_timestamp($1::float8 / 1000) $$;

@@ -195,10 +195,12 @@ def _bootstrap(
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
-        stmt = sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER")
+        stmt: sql.Composed = sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER").format(
+            sql.Identifier(role)
+        )
         if password is not None:
             stmt += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
-        conn.execute(stmt.format(sql.Identifier(role)))
+        conn.execute(stmt)
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
             sql.Identifier(backend.dbname), sql.Identifier(role)))  # fmt: skip
     with backend.connect_admin() as conn:
@@ -222,17 +224,17 @@ def use_existing(url: str, *, keep: bool = False, sample_rate: float = 0.99) -> 
     if "password" in params:
         admin["password"] = params["password"]
     backend = Backend(
-        admin_conninfo=conninfo.make_conninfo(**admin, dbname=dbname),
+        admin_conninfo=conninfo.make_conninfo("", **admin, dbname=dbname),
         user_conninfo=conninfo.make_conninfo(
-            **base, user=catalog.USER_ROLE, password=password, dbname=dbname
+            "", **base, user=catalog.USER_ROLE, password=password, dbname=dbname
         ),
         host=str(params.get("host") or "localhost"),
         port=int(params.get("port") or 5432),
         dbname=dbname,
-        _external_admin=None if keep else conninfo.make_conninfo(**admin, dbname="postgres"),
+        _external_admin=None if keep else conninfo.make_conninfo("", **admin, dbname="postgres"),
     )
     try:
-        server_dsn = conninfo.make_conninfo(**admin, dbname=params.get("dbname", "postgres"))
+        server_dsn = conninfo.make_conninfo("", **admin, dbname=params.get("dbname") or "postgres")
         _bootstrap(server_dsn, backend, password=password, sample_rate=sample_rate)
     except psycopg.Error as exc:
         raise BackendError(f"cannot prepare the PostgreSQL at the given URL: {exc}") from exc

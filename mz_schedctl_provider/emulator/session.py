@@ -219,7 +219,7 @@ class ClientSession:
         )
         conn = psycopg.pq.PGconn.connect(conninfo.encode())
         if conn.status != psycopg.pq.ConnStatus.OK:
-            message = conn.get_error_message().decode(errors="replace").strip()
+            message = str(conn.get_error_message()).strip()
             conn.finish()
             self._fatal(f"emulator backend unavailable: {message}", "08006")
             raise pw.ConnectionClosed
@@ -811,7 +811,6 @@ class ClientSession:
     ) -> None:
         if item.logs:
             self._finish(item.logs.pop(0), status, error=error, rows=rows)
-
 
 
 _TERMINAL: dict[str, tuple[bytes, ...]] = {

@@ -1,8 +1,9 @@
 """The four stages of a cycle as functions of JSON documents: what the Airflow operators and the
 CLI both call. signals -> decide -> apply -> persist; each returns one versioned document.
 
-Only :func:`decide` is pure. The lease is claimed by :func:`collect` (unless dry run), checked
-by :func:`apply` and released by :func:`persist`, so one claim covers the whole cycle."""
+Only :func:`decide` is pure. The lease is claimed by :func:`claim_lease` before
+:func:`collect` (unless dry run or paused), checked by :func:`apply` and released by
+:func:`persist`, so one claim covers the whole cycle."""
 
 from __future__ import annotations
 

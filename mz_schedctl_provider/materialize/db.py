@@ -79,7 +79,12 @@ class Database:
 
     def _run(self, sql: str, params: Sequence[Any] | None) -> Any:
         self.statements += 1
-        cur = self.conn.cursor()
+        try:
+            # Inside the try: on a connection already known to be broken, cursor() itself
+            # raises the driver's error, which must become ConnectionLost like any other.
+            cur = self.conn.cursor()
+        except Exception as exc:
+            raise _translate(exc) from None
         try:
             cur.execute(sql, params)
         except Exception as exc:

@@ -163,7 +163,7 @@ class Executor:
                 return Check(False, "already_true", "replica already gone")
             if action.replica_id and rows[0][0] != action.replica_id:
                 return Check(False, "failed", "replica was recreated since the plan was made")
-            if not cluster.empty_on_purpose and not self._another_hydrated(action):
+            if not _may_leave_none(cluster) and not self._another_hydrated(action):
                 return Check(False, "failed", "no other hydrated replica: refusing to drop it")
             return Check(True)
         return Check(False, "failed", f"unsupported action kind {action.kind}")
@@ -210,6 +210,13 @@ class Executor:
         self.store.audit(
             [_record(plan, action, phase=phase, executed=executed, note=note, error=error)]
         )
+
+
+def _may_leave_none(cluster: ClusterPlan) -> bool:
+    """Whether the plan empties the cluster on purpose: a suspend, or a replacement with
+    downtime (allow_downtime on a cluster that takes a single replica, whose old replica must
+    go before the new one can be created). Otherwise a drop needs another hydrated replica."""
+    return cluster.empty_on_purpose or any(f.kind == "downtime" for f in cluster.findings)
 
 
 def _record(

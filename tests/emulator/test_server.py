@@ -370,3 +370,26 @@ def test_psycopg3_transaction_rules_in_extended_protocol(emulator: Emulator) -> 
         assert "this transaction can only execute a single statement" in str(err.value)
         conn.rollback()
     assert emulator.execute("SELECT count(*) FROM mz_clusters WHERE name = 'txc'") == [(0,)]
+
+
+def test_mz_version_function(mz: psycopg.Connection[Any]) -> None:
+    version = mz.execute("SELECT mz_version()").fetchone()[0]
+    assert version.startswith("v26.")
+
+
+def test_emulator_on_an_existing_postgres(tmp_path: Path) -> None:
+    """--postgres-url: the emulator makes a database of its own there and drops it after."""
+    from mz_schedctl_provider.emulator import postgres
+
+    outer = postgres.start_embedded(data_dir=tmp_path / "outer")
+    try:
+        url = psycopg.conninfo.make_conninfo(outer.admin_conninfo, dbname="postgres")
+        with run_emulator(port=0, postgres_url=url) as emu:
+            assert emu.execute("SELECT name FROM mz_clusters WHERE id = 'u1'") == [("quickstart",)]
+            emu.execute("CREATE CLUSTER ext REPLICAS (r1 (SIZE = '25cc'))")
+            dbname = emu.backend.dbname
+        with psycopg.connect(url) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (dbname,))
+            assert left.fetchone() == (0,)
+    finally:
+        outer.stop()

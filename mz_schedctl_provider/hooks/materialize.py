@@ -1,0 +1,278 @@
+"""Airflow hook for Materialize: a PostgresHook that opens sessions the way the controller needs
+them (autocommit, tagged with an application name, on a chosen cluster, with a statement
+timeout) and reads the controller's settings from the connection's extras.
+
+Works with either driver PostgresHook picks: psycopg 3 (Airflow 3, SQLAlchemy 2) or psycopg2
+(Airflow 2.11). The password is only ever handed to the driver: never logged, never returned.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+from mz_schedctl_provider.materialize.cycle import CycleSettings
+from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
+
+DEFAULT_PORT = 6875
+DEFAULT_DATABASE = "materialize"
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+# Extras that configure the controller, not libpq: never passed to the driver.
+CONTROLLER_EXTRAS = frozenset(
+    {
+        "cluster",
+        "table_schema",
+        "statement_timeout",
+        "lease_ttl_s",
+        "audit_retention_days",
+        "experimental",
+    }
+)
+
+# Per replica of one cluster (by name): is it online, how many user objects does the cluster
+# host, and how many of them are hydrated on that replica. "Hydrated" follows the product
+# contract: every user object (index, materialized view, source, sink) hydrated on the replica,
+# objects missing from the hydration view counting as not hydrated; with no user objects a
+# replica counts once it is online.
+HYDRATION_SQL = """
+SELECT r.name,
+       EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
+               WHERE s.replica_id = r.id AND s.status = 'online')
+       AND NOT EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
+                       WHERE s.replica_id = r.id AND s.status <> 'online') AS online,
+       (SELECT count(*) FROM (
+            SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = c.id AND left(id, 1) = 'u'
+            UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+            UNION ALL SELECT id FROM mz_catalog.mz_sources
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+                  AND type NOT IN ('subsource', 'progress')
+            UNION ALL SELECT id FROM mz_catalog.mz_sinks
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+        ) o) AS objects,
+       (SELECT count(*) FROM (
+            SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = c.id AND left(id, 1) = 'u'
+            UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+            UNION ALL SELECT id FROM mz_catalog.mz_sources
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+                  AND type NOT IN ('subsource', 'progress')
+            UNION ALL SELECT id FROM mz_catalog.mz_sinks
+                WHERE cluster_id = c.id AND left(id, 1) = 'u'
+        ) o
+        WHERE EXISTS (SELECT 1 FROM mz_internal.mz_hydration_statuses h
+                      WHERE h.object_id = o.id AND h.replica_id = r.id AND h.hydrated)
+       ) AS hydrated
+FROM mz_catalog.mz_clusters c
+JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id
+WHERE c.name = %s
+ORDER BY r.name
+"""
+CLUSTER_EXISTS_SQL = "SELECT count(*) FROM mz_catalog.mz_clusters WHERE name = %s"
+
+
+def hydrated_replicas(rows: list[tuple[Any, ...]]) -> list[str]:
+    """Names of the hydrated replicas among :data:`HYDRATION_SQL`'s rows."""
+    return [str(name) for name, online, objects, hydrated in rows if online and hydrated >= objects]
+
+
+def _option_value(value: str) -> str:
+    # libpq splits ``options`` on spaces; a backslash keeps a space (or backslash) in a value.
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def session_options(extras: dict[str, Any], base: str | None = None) -> str | None:
+    """libpq ``options`` setting the session cluster and statement timeout from the extras."""
+    parts = [base] if base else []
+    cluster = extras.get("cluster")
+    if cluster:
+        parts.append(f"-c cluster={_option_value(str(cluster))}")
+    timeout = extras.get("statement_timeout")
+    if timeout not in (None, ""):
+        try:
+            millis = int(float(timeout) * 1000)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"connection extra statement_timeout must be a number of seconds, got {timeout!r}"
+            ) from None
+        if millis > 0:
+            parts.append(f"-c statement_timeout={millis}")
+    return " ".join(parts) or None
+
+
+def connect_kwargs(
+    *,
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    database: str | None,
+    extras: dict[str, Any],
+    ignored: frozenset[str] | set[str] = frozenset(),
+    options: str | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect``/``psycopg2.connect`` (and AsyncConnection).
+
+    Extras the hook does not interpret (``sslmode``, ``sslrootcert``, ``connect_timeout``...)
+    go to libpq as they are; controller settings never do."""
+    args: dict[str, Any] = {
+        "host": host or "localhost",
+        "port": int(port or DEFAULT_PORT),
+        "user": login or None,
+        "password": password or None,
+        "dbname": database or DEFAULT_DATABASE,
+    }
+    for key, value in extras.items():
+        if key in ignored or key in CONTROLLER_EXTRAS or value in (None, ""):
+            continue
+        args[key] = value
+    args.setdefault("application_name", APPLICATION_NAME)
+    args.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
+    opts = session_options(extras, options)
+    if opts:
+        args["options"] = opts
+    return {k: v for k, v in args.items() if v is not None}
+
+
+class MaterializeHook(PostgresHook):
+    """Interact with Materialize through its PostgreSQL wire protocol.
+
+    :param materialize_conn_id: Airflow connection of type ``materialize`` (extras: ``cluster``,
+        ``application_name``, ``sslmode``, ``table_schema``, ``statement_timeout`` in seconds,
+        ``lease_ttl_s``, ``audit_retention_days``, ``experimental``).
+    """
+
+    conn_name_attr = "materialize_conn_id"
+    default_conn_name = "materialize_default"
+    conn_type = "materialize"
+    hook_name = "Materialize"
+    ignored_extra_options = set(getattr(PostgresHook, "ignored_extra_options", ())) | set(
+        CONTROLLER_EXTRAS
+    )
+    # What the controller needs: the catalog (Materialize only) and a usable session.
+    _test_connection_sql = "SELECT count(*) FROM mz_catalog.mz_clusters"
+
+    # ---- connections ----------------------------------------------------------------------
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Driver keyword arguments for this connection (contains the password: never log it)."""
+        conn = self.connection
+        extras = dict(conn.extra_dejson)
+        return connect_kwargs(
+            host=conn.host,
+            port=conn.port,
+            login=conn.login,
+            password=conn.password,
+            database=getattr(self, "database", None) or conn.schema,
+            extras={k: v for k, v in extras.items() if k != "cursor"},
+            ignored=frozenset(self.ignored_extra_options),
+            options=getattr(self, "options", None),
+        )
+
+    def get_conn(self) -> Any:
+        """A new DB-API connection (psycopg 3 on Airflow 3, psycopg2 on Airflow 2.11)."""
+        args = self.connection_kwargs()
+        raw_cursor = self.connection.extra_dejson.get("cursor")
+        if raw_cursor:
+            key, value = self._get_cursor_config(raw_cursor)
+            args[key] = value
+        create = getattr(super(), "_create_connection", None)
+        if create is not None:
+            self.conn = create(args)
+        else:  # providers-postgres 6.x: psycopg2 only
+            import psycopg2
+
+            self.conn = psycopg2.connect(**args)
+        return self.conn
+
+    def get_database(self) -> Database:
+        """A fresh connection in autocommit, wrapped for the controller (one statement per
+        transaction, as Materialize requires)."""
+        return Database(self.get_conn())
+
+    # ---- settings -------------------------------------------------------------------------
+
+    def cycle_settings(self, *, holder: str | None = None) -> CycleSettings:
+        """The controller's settings from the connection's extras."""
+        extras = self.connection.extra_dejson
+        defaults = CycleSettings()
+        return CycleSettings(
+            schema=str(extras.get("table_schema") or defaults.schema),
+            lease_ttl_s=int(extras.get("lease_ttl_s") or defaults.lease_ttl_s),
+            audit_retention_days=int(
+                extras.get("audit_retention_days") or defaults.audit_retention_days
+            ),
+            experimental=_truthy(extras.get("experimental", False)),
+            holder=holder or f"airflow@{socket.gethostname()}",
+        )
+
+    # ---- connection test & UI -------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]
+        """Connect with the connection's settings, read the catalog and the session cluster."""
+        try:
+            db = self.get_database()
+        except Exception as exc:
+            return False, _no_secrets(str(exc), self.connection.password)
+        try:
+            clusters = db.query(self._test_connection_sql)[0][0]
+            cluster = db.query("SHOW cluster")[0][0]
+        except Exception as exc:
+            return False, _no_secrets(str(exc), self.connection.password)
+        finally:
+            db.close()
+        return True, (
+            f"Connection successfully tested: {clusters} clusters in the catalog, "
+            f"session cluster {cluster}"
+        )
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form on Airflow < 3.2 (later versions read the provider info)."""
+        from mz_schedctl_provider.provider_info import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form on Airflow 2.x (Flask AppBuilder widgets)."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import BooleanField, IntegerField, StringField
+        except ImportError:  # Airflow 3: the form comes from the provider info
+            return {}
+        from mz_schedctl_provider.provider_info import CONN_FIELDS
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            types = spec["schema"]["type"]
+            label = lazy_gettext(spec["label"])
+            if "boolean" in types:
+                widgets[name] = BooleanField(label, description=spec["description"])
+            elif "integer" in types:
+                widgets[name] = IntegerField(
+                    label, widget=BS3TextFieldWidget(), description=spec["description"]
+                )
+            else:
+                widgets[name] = StringField(
+                    label, widget=BS3TextFieldWidget(), description=spec["description"]
+                )
+        return widgets
+
+
+def _no_secrets(text: str, password: str | None) -> str:
+    return text.replace(password, "***") if password else text

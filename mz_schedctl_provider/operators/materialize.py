@@ -1,0 +1,513 @@
+"""Operators for the scheduling cycle: signals -> decide -> apply -> persist, plus wipe-state.
+
+Thin wrappers: every decision lives in :mod:`mz_schedctl_provider.engine`, every statement in
+:mod:`mz_schedctl_provider.materialize`; all I/O goes through :class:`MaterializeHook`. Each
+stage returns its JSON document (signals, plan, apply_result), which Airflow stores as the
+task's XCom. The heavy modules are imported inside ``execute`` so DAG files parse fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseOperator,
+    TriggerRule,
+)
+
+if TYPE_CHECKING:
+    from mz_schedctl_provider.hooks.materialize import MaterializeHook
+    from mz_schedctl_provider.materialize.db import Database
+
+PAUSED_VARIABLE = "mz_schedctl_paused"
+_UNDEFINED_TABLE = "42P01"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off", "none", "null")
+
+
+# ---- helpers shared by the operators --------------------------------------------------------
+
+
+def cycle_id_for(context: Any) -> str:
+    """The cycle id of this DAG run: the run id plus a short hash of the dag id, run id and the
+    run's start time. Stable across task retries of one run (so a retried task finds its own
+    lease claim and audit intents), different between two Airflow deployments whose scheduled
+    runs share a run id (so the lease tells them apart)."""
+    dag_run = context["dag_run"]
+    run_id = str(dag_run.run_id)
+    started = getattr(dag_run, "start_date", None)
+    dag_id = str(getattr(dag_run, "dag_id", "") or context["dag"].dag_id)
+    digest = hashlib.sha256(f"{dag_id}|{run_id}|{started}".encode()).hexdigest()[:8]
+    return f"{run_id}~{digest}"
+
+
+def _from_params(context: Any, name: str, value: Any, default: Any) -> Any:
+    """An operator argument, or the DAG run's Param of the same name when it is None."""
+    if value is not None:
+        return value
+    params = context.get("params") or {}
+    got = params.get(name, default) if hasattr(params, "get") else default
+    return default if got is None else got
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
+
+
+def _filter(context: Any, value: str | None) -> str | None:
+    """The cluster-name filter (Python ``re.fullmatch``), None for all clusters."""
+    pattern = str(_from_params(context, "filter_clusters", value, "") or "").strip()
+    if not pattern:
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise AirflowFailException(f"filter_clusters is not a valid regex: {exc}") from None
+    return pattern
+
+
+def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
+    """Whether the kill switch (an Airflow Variable) is on. Unset, empty or a false word
+    (false/0/no/off) is off; any other value is on, so a typo errs on the safe side. A failed
+    lookup raises (the task fails and is retried) rather than being taken for "off"."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    value = Variable.get(variable, None)
+    if value is None:
+        return False
+    return str(value).strip().lower() not in _FALSE
+
+
+class _MaterializeOperator(BaseOperator):
+    """Common arguments of the cycle operators.
+
+    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    """
+
+    ui_color = "#e3d9f7"
+
+    def __init__(self, *, materialize_conn_id: str = "materialize_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.materialize_conn_id = materialize_conn_id
+
+    def get_hook(self) -> MaterializeHook:
+        from mz_schedctl_provider.hooks.materialize import MaterializeHook
+
+        return MaterializeHook(materialize_conn_id=self.materialize_conn_id)
+
+
+# ---- signals --------------------------------------------------------------------------------
+
+
+class MaterializeSignalsOperator(_MaterializeOperator):
+    """Claim the single-writer lease (unless dry run or paused), then read the signals document.
+
+    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    :param filter_clusters: only clusters whose whole name matches this regex; None takes the
+        DAG run's ``filter_clusters`` Param; empty means every cluster with strategies.
+    :param dry_run: read only, claim nothing; None takes the DAG run's ``dry_run`` Param.
+    :param paused_variable: name of the kill-switch Airflow Variable.
+    """
+
+    template_fields: Sequence[str] = ("filter_clusters",)
+
+    def __init__(
+        self,
+        *,
+        filter_clusters: str | None = None,
+        dry_run: bool | None = None,
+        paused_variable: str = PAUSED_VARIABLE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filter_clusters = filter_clusters
+        self.dry_run_arg = dry_run
+        self.paused_variable = paused_variable
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mz_schedctl_provider.materialize import cycle
+
+        dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+        pattern = _filter(context, self.filter_clusters)
+        hook = self.get_hook()
+        settings = hook.cycle_settings()
+        cycle_id = cycle_id_for(context)
+        db = hook.get_database()
+        try:
+            if dry_run:
+                self.log.info("Dry run: reading only, no lease claimed, nothing will be written")
+            elif kill_switch_on(self.paused_variable):
+                self.log.warning(
+                    "Kill switch Variable %s is on: no lease claimed; apply will hold back "
+                    "every action and audit it as not executed",
+                    self.paused_variable,
+                )
+            else:
+                claim = cycle.claim_lease(db, settings, cycle_id=cycle_id)
+                if claim.acquired:
+                    self.log.info("Lease claimed for cycle %s until %s", cycle_id, claim.expires_at)
+                else:
+                    self.log.warning(
+                        "Another cycle holds the lease: %s (cycle %s, expires %s). This cycle "
+                        "plans but applies nothing.",
+                        claim.holder,
+                        claim.cycle_id,
+                        claim.expires_at,
+                    )
+            doc: dict[str, Any] = cycle.collect(db, settings, filter_clusters=pattern)
+        finally:
+            db.close()
+        self.log.info(
+            "Signals at %s: %d cluster(s) in scope, %d strategy row(s), statement logging %s",
+            doc.get("now"),
+            len(doc.get("clusters", [])),
+            len(doc.get("strategies", [])),
+            "visible" if doc.get("logging_visible") else "NOT visible (no idle suspend)",
+        )
+        return doc
+
+
+# ---- decide ---------------------------------------------------------------------------------
+
+
+class MaterializeDecideOperator(_MaterializeOperator):
+    """Turn a signals document into a plan (pure) and log every action it contains.
+
+    :param signals: the signals document, usually the signals task's XComArg.
+    :param materialize_conn_id: Airflow connection of type ``materialize`` (its extras say
+        whether experimental strategies are enabled; nothing is sent to Materialize).
+    :param filter_clusters: as for the signals operator; None takes the DAG run's Param.
+    :param dry_run: plan as a dry run; None takes the DAG run's ``dry_run`` Param.
+    :param experimental: enable experimental strategies; None takes the connection's extra.
+    """
+
+    template_fields: Sequence[str] = ("signals", "filter_clusters")
+
+    def __init__(
+        self,
+        *,
+        signals: Any,
+        filter_clusters: str | None = None,
+        dry_run: bool | None = None,
+        experimental: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.signals = signals
+        self.filter_clusters = filter_clusters
+        self.dry_run_arg = dry_run
+        self.experimental = experimental
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mz_schedctl_provider.materialize import cycle
+
+        if not isinstance(self.signals, dict):
+            raise AirflowException("decide got no signals document (did the signals task run?)")
+        dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+        experimental = self.experimental
+        if experimental is None:
+            experimental = self.get_hook().cycle_settings().experimental
+        plan: dict[str, Any] = cycle.decide(
+            self.signals,
+            cycle_id=cycle_id_for(context),
+            dry_run=dry_run,
+            filter_clusters=_filter(context, self.filter_clusters),
+            experimental=bool(experimental),
+        )
+        log_plan(self.log, plan)
+        return plan
+
+
+def log_plan(log: Any, plan: dict[str, Any]) -> None:
+    """The plan, readable in the task log: a header, then one line per action (cluster, action,
+    SQL, reason), then each cluster's cost, findings and errors."""
+    actions = [a for c in plan.get("clusters", []) for a in c.get("actions", [])]
+    log.info(
+        "%s plan for cycle %s at %s: %d cluster(s), %d action(s)",
+        "DRY RUN" if plan.get("dry_run") else "APPLY",
+        plan.get("cycle_id"),
+        plan.get("now"),
+        len(plan.get("clusters", [])),
+        len(actions),
+    )
+    for cp in plan.get("clusters", []):
+        for a in cp.get("actions", []):
+            status = "" if a.get("status") == "planned" else f" ({a.get('status')})"
+            log.info(
+                "cluster=%s action=%s%s sql=%s reason=%s",
+                cp.get("cluster_name"),
+                a.get("kind"),
+                status,
+                a.get("sql"),
+                "; ".join(a.get("reasons", [])),
+            )
+    for cp in plan.get("clusters", []):
+        log.info(
+            "cluster=%s credits/h %g -> %g, %d action(s)",
+            cp.get("cluster_name"),
+            cp.get("credits_per_hour_before", 0),
+            cp.get("credits_per_hour_after", 0),
+            len(cp.get("actions", [])),
+        )
+        for note in cp.get("notes", []):
+            log.info("cluster=%s note: %s", cp.get("cluster_name"), note)
+        for f in cp.get("findings", []):
+            level = log.warning if f.get("severity") in ("warning", "error") else log.info
+            level("cluster=%s %s: %s", cp.get("cluster_name"), f.get("severity"), f.get("message"))
+        for err in cp.get("errors", []):
+            log.error("cluster=%s ERROR: %s", cp.get("cluster_name"), err)
+
+
+# ---- apply ----------------------------------------------------------------------------------
+
+
+class MaterializeApplyOperator(_MaterializeOperator):
+    """Carry out a plan unless it is a dry run, the kill switch is on or another cycle holds the
+    lease; safe to retry (the live catalog is re-checked before every statement).
+
+    :param plan: the plan document, usually the decide task's XComArg.
+    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    :param paused_variable: name of the kill-switch Airflow Variable; when it is true every
+        action is audited as held back (``executed = false``) and nothing runs.
+    :param reconnect_attempts: after a connection drops mid-statement, how many times to open
+        a new one to read back what happened before the task gives up (and is retried).
+    """
+
+    template_fields: Sequence[str] = ("plan",)
+
+    def __init__(
+        self,
+        *,
+        plan: Any,
+        paused_variable: str = PAUSED_VARIABLE,
+        reconnect_attempts: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.paused_variable = paused_variable
+        self.reconnect_attempts = reconnect_attempts
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mz_schedctl_provider.materialize import cycle
+
+        if not isinstance(self.plan, dict):
+            raise AirflowException("apply got no plan document (did the decide task run?)")
+        paused = False if self.plan.get("dry_run") else kill_switch_on(self.paused_variable)
+        if paused:
+            self.log.warning(
+                "Kill switch Variable %s is on: every action is held back and audited as not "
+                "executed",
+                self.paused_variable,
+            )
+        hook = self.get_hook()
+        settings = hook.cycle_settings()
+        opened: list[Database] = []
+        db = hook.get_database()
+        opened.append(db)
+        try:
+            result: dict[str, Any] = cycle.apply(
+                self.plan, db, settings, paused=paused, reconnect=self._reconnector(hook, opened)
+            )
+        finally:
+            for each in opened:
+                each.close()
+        self._log_result(result)
+        return result
+
+    def _reconnector(self, hook: MaterializeHook, opened: list[Database]) -> Callable[[], Database]:
+        """Opens a fresh connection after one was lost mid-statement, a few times with backoff;
+        if Materialize stays unreachable the error fails the task (and Airflow retries it)."""
+
+        def reconnect() -> Database:
+            last: Exception | None = None
+            for attempt in range(max(1, self.reconnect_attempts)):
+                if attempt:
+                    time.sleep(min(2**attempt, 10))
+                try:
+                    db = hook.get_database()
+                except Exception as exc:
+                    last = exc
+                    self.log.warning("Reconnect attempt %d failed: %s", attempt + 1, exc)
+                    continue
+                opened.append(db)
+                return db
+            assert last is not None
+            raise last
+
+        return reconnect
+
+    def _log_result(self, result: dict[str, Any]) -> None:
+        names = {
+            a["id"]: (c["cluster_name"], a["kind"], a.get("replica_name"))
+            for c in self.plan.get("clusters", [])
+            for a in c.get("actions", [])
+        }
+        if not result.get("executed"):
+            self.log.warning("Nothing executed: %s", result.get("reason"))
+        for r in result.get("results", []):
+            cluster, kind, replica = names.get(r["action_id"], (r["cluster_id"], "?", None))
+            line = "cluster=%s action=%s replica=%s outcome=%s%s"
+            error = f" error={r['error']}" if r.get("error") else ""
+            if r.get("outcome") == "failed":
+                self.log.error(line, cluster, kind, replica, r["outcome"], error)
+            else:
+                self.log.info(line, cluster, kind, replica, r["outcome"], error)
+
+
+# ---- persist --------------------------------------------------------------------------------
+
+
+class MaterializePersistOperator(_MaterializeOperator):
+    """Write each cluster's new state, prune old rows and release the lease; then fail, listing
+    every problem (invalid config, failed action, stuck cluster), if there were any.
+
+    Runs whatever happened upstream (trigger rule ``all_done`` by default) so the lease is
+    always released; a missing apply result writes no state and fails the run.
+
+    :param plan: the plan document, usually the decide task's XComArg.
+    :param apply_result: the apply result document, usually the apply task's XComArg.
+    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    :param dry_run: used only when there is no plan; None takes the DAG run's ``dry_run`` Param.
+    """
+
+    template_fields: Sequence[str] = ("plan", "apply_result")
+
+    def __init__(
+        self,
+        *,
+        plan: Any,
+        apply_result: Any,
+        dry_run: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.apply_result = apply_result
+        self.dry_run_arg = dry_run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mz_schedctl_provider.engine.contract import apply_result_to_json
+        from mz_schedctl_provider.engine.models import ApplyResult
+        from mz_schedctl_provider.materialize import cycle
+
+        hook = self.get_hook()
+        settings = hook.cycle_settings()
+        plan = self.plan if isinstance(self.plan, dict) else None
+        if plan is None:
+            dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+            if not dry_run:
+                self._release_orphan_lease(hook, settings, cycle_id_for(context))
+            raise AirflowException(
+                "No plan: the signals or decide task did not finish (see their logs); nothing was "
+                "applied" + ("" if dry_run else " and this cycle's lease claim was released")
+            )
+        apply_doc = self.apply_result if isinstance(self.apply_result, dict) else None
+        extra_problems: list[str] = []
+        if apply_doc is None:
+            missing = ApplyResult(
+                cycle_id=plan["cycle_id"], executed=False, reason="apply did not finish"
+            )
+            apply_doc = apply_result_to_json(missing)
+            extra_problems.append(
+                "apply did not finish (see its log): no state was written; the next cycle "
+                "re-reads the catalog and its audit"
+            )
+        db = hook.get_database()
+        try:
+            outcome = cycle.persist(plan, apply_doc, db, settings)
+        finally:
+            db.close()
+        doc: dict[str, Any] = outcome.to_json()
+        doc["problems"] = list(doc["problems"]) + extra_problems
+        self.log.info(
+            "Persisted %d cluster state(s)%s",
+            doc["states_written"],
+            " (dry run: nothing written)" if plan.get("dry_run") else "; lease released",
+        )
+        context["ti"].xcom_push(key="outcome", value=doc)
+        if doc["problems"]:
+            for problem in doc["problems"]:
+                self.log.error("Problem: %s", problem)
+            # Not retried: the problems are facts of this cycle; the next run proceeds normally.
+            raise AirflowFailException(
+                f"{len(doc['problems'])} problem(s) in this cycle (everything else was handled): "
+                + " | ".join(doc["problems"])
+            )
+        return doc
+
+    def _release_orphan_lease(self, hook: MaterializeHook, settings: Any, cycle_id: str) -> None:
+        from mz_schedctl_provider.materialize.db import DatabaseError
+        from mz_schedctl_provider.materialize.store import Store
+
+        db = hook.get_database()
+        try:
+            Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
+        except DatabaseError as exc:
+            if exc.sqlstate != _UNDEFINED_TABLE:
+                raise
+        finally:
+            db.close()
+
+
+# ---- wipe state -----------------------------------------------------------------------------
+
+
+class MaterializeWipeStateOperator(_MaterializeOperator):
+    """Delete the controller's stored state (all clusters, or those matching a filter) so the
+    next cycle decides from the catalog alone; strategies and the audit trail are kept.
+
+    :param filter_clusters: only clusters whose whole name matches this regex; None takes the
+        DAG run's ``filter_clusters`` Param; empty means every cluster.
+    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    """
+
+    template_fields: Sequence[str] = ("filter_clusters",)
+
+    def __init__(self, *, filter_clusters: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filter_clusters = filter_clusters
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from mz_schedctl_provider.materialize.db import DatabaseError
+        from mz_schedctl_provider.materialize.store import Store
+
+        pattern = _filter(context, self.filter_clusters)
+        hook = self.get_hook()
+        settings = hook.cycle_settings()
+        db = hook.get_database()
+        try:
+            ids: list[str] | None = None
+            names: list[str] = []
+            if pattern is not None:
+                rows = db.query("SELECT id, name FROM mz_catalog.mz_clusters")
+                matched = [(str(i), str(n)) for i, n in rows if re.fullmatch(pattern, str(n))]
+                ids = [i for i, _ in matched]
+                names = sorted(n for _, n in matched)
+            try:
+                deleted = Store(db, schema=settings.schema).wipe_state(ids)
+            except DatabaseError as exc:
+                if exc.sqlstate != _UNDEFINED_TABLE:
+                    raise
+                deleted = 0
+        finally:
+            db.close()
+        self.log.info(
+            "Deleted %d state row(s) of %s",
+            deleted,
+            "all clusters" if pattern is None else f"clusters matching {pattern!r}: {names}",
+        )
+        return {
+            "deleted_state_rows": deleted,
+            "filter_clusters": pattern or "",
+            "clusters": names if pattern is not None else None,
+        }

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from .models import JsonValue, Size, StrategyRow
 
-KeyKind = Literal["size", "duration", "flag", "replica_name", "count", "credits", "scope"]
+KeyKind = Literal["size", "duration", "flag", "replica_name", "count", "credits", "scope", "custom"]
+# A strategy's own check of a structured value: None when valid, else (key path, why), the
+# path naming the faulty part (e.g. "windows[2].start").
+KeyCheck = Callable[[JsonValue, Mapping[str, Size]], "tuple[str, str] | None"]
 
 RESERVED_PREFIXES = ("mz_", "pg_")
 # Bounds against typos like 18000000000 (huge numbers are errors, not silent overflows).
@@ -50,6 +53,8 @@ class KeySpec:
     kind: KeyKind
     required: bool = False
     default: JsonValue = None
+    # Runs after the kind's check ("custom": the only check); defaults are never checked.
+    check: KeyCheck | None = None
 
 
 COMMON_KEYS: Mapping[str, KeySpec] = {
@@ -130,6 +135,8 @@ def config_object(raw: JsonValue) -> tuple[dict[str, JsonValue] | None, str]:
 
 def check_value(*, spec: KeySpec, value: JsonValue, sizes: Mapping[str, Size]) -> tuple[bool, str]:
     """(valid, why not) for one value against its spec."""
+    if spec.kind == "custom":
+        return True, ""  # the spec's own check decides
     if spec.kind == "flag":
         return (True, "") if isinstance(value, bool) else (False, "must be true or false")
     if spec.kind == "scope":
@@ -223,6 +230,9 @@ def validate_row(
         ok, why = check_value(spec=spec, value=obj[key], sizes=sizes)
         if not ok:
             raise fail(key, why)
+        fault = spec.check(obj[key], sizes) if spec.check is not None else None
+        if fault is not None:
+            raise fail(*fault)
         values[key] = obj[key]
     return Values(values)
 

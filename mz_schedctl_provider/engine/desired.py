@@ -14,6 +14,8 @@ class Removal:
     name: str
     strategy: str
     reason: str
+    # What was wanted before the removal, so a later strategy can undo it (schedule keep-on).
+    replica: DesiredReplica | None = None
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,14 @@ class Desired:
         )
 
     def remove(self, name: str, *, strategy: str, reason: str) -> Desired:
-        if self.get(name) is None:
+        current = self.get(name)
+        if current is None:
             return self
         return Desired(
             replicas=tuple(r for r in self.replicas if r.name != name),
             removed=(
                 *(r for r in self.removed if r.name != name),
-                Removal(name=name, strategy=strategy, reason=reason),
+                Removal(name=name, strategy=strategy, reason=reason, replica=current),
             ),
             empty_on_purpose=self.empty_on_purpose,
         )

@@ -151,7 +151,7 @@ def test_one_bad_row_stops_only_its_cluster() -> None:
 def test_unknown_strategy_is_an_error_for_its_cluster() -> None:
     sig = signals(cluster("c"), [row("u10", "schedulee", {"windows": []})])
     (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
-    known = "burst, idle_suspend, shrink_to_fit, target_size"
+    known = "burst, idle_suspend, schedule, shrink_to_fit, target_size"
     assert f"strategy 'schedulee': unknown strategy (known: {known})" in cp.errors[0]
 
 

@@ -1,11 +1,11 @@
 """Strategy registry: name -> spec, run in priority order (0 first).
 
-Open for more strategies (the schedule strategy will take priority 4): ``register`` one.
+Open for more strategies: ``register`` one (schedule has priority 4, after idle_suspend).
 """
 
 from __future__ import annotations
 
-from . import burst, idle_suspend, shrink_to_fit, target_size
+from . import burst, idle_suspend, schedule, shrink_to_fit, target_size
 from .base import RunStrategy, StrategyResult, StrategySpec
 
 REGISTRY: dict[str, StrategySpec] = {}
@@ -20,7 +20,7 @@ def register(spec: StrategySpec) -> None:
     REGISTRY[spec.name] = spec
 
 
-for _module in (target_size, shrink_to_fit, burst, idle_suspend):
+for _module in (target_size, shrink_to_fit, burst, idle_suspend, schedule):
     register(_module.SPEC)
 
 __all__ = ["REGISTRY", "RunStrategy", "StrategyResult", "StrategySpec", "register"]

@@ -42,7 +42,7 @@ CYCLE_DOC = f"""
 # mz-schedctl cycle
 
 Schedules Materialize cluster replicas from the strategy rows in `mz_cluster_strategies`
-(`target_size`, `burst`, `idle_suspend`, experimental `shrink_to_fit`).
+(`target_size`, `burst`, `idle_suspend`, `schedule`, experimental `shrink_to_fit`).
 
 - **signals** claims the single-writer lease (not in a dry run or while paused), then reads
   the catalog, strategies, state and activity in a constant number of queries.

@@ -137,7 +137,7 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
     )
     outcome = cycle.persist(plan, _dry_apply(plan, db, settings), db, settings)
     _print_plan(plan, None, json_out=args.json)
-    _print_problems(outcome.problems, json_out=args.json)
+    _print_problems(outcome.problems)
     return EXIT_PROBLEMS if outcome.problems else EXIT_OK
 
 
@@ -185,7 +185,12 @@ def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings
     _print_plan(plan, result, json_out=args.json)
     if paused and not args.json:
         print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
-    _print_problems(outcome.problems, json_out=args.json)
+    _print_problems(outcome.problems)
+    if not paused and not result.get("executed"):
+        # Won the claim, yet apply found an earlier claim that was not visible yet when we
+        # claimed (two claims racing): we applied nothing, like any other lease loser.
+        print(f"mz-schedctl: not applied: {result.get('reason')}", file=sys.stderr)
+        return EXIT_LEASE
     return EXIT_PROBLEMS if outcome.problems else EXIT_OK
 
 
@@ -271,10 +276,11 @@ _COMMANDS = {
 
 def _print_plan(plan: JsonObject, result: JsonObject | None, *, json_out: bool) -> None:
     if json_out:
-        doc = dict(plan)
+        # JSON Lines: the plan document exactly as the XCom contract ships it, then the apply
+        # result; each line validates against its own schema (a merged object would not).
+        print(json.dumps(plan, default=str))
         if result is not None:
-            doc["apply_result"] = result
-        print(json.dumps(doc, indent=2, default=str))
+            print(json.dumps(result, default=str))
         return
     from mz_schedctl_provider.engine.contract import plan_from_json
 
@@ -311,8 +317,10 @@ def _print_plan(plan: JsonObject, result: JsonObject | None, *, json_out: bool) 
             print(f"    ERROR: {error}")
 
 
-def _print_problems(problems: list[str], *, json_out: bool) -> None:
-    if problems and not json_out:
+def _print_problems(problems: list[str]) -> None:
+    # On stderr even with --json: stdout stays parseable, and the reasons for exit code 1
+    # are never silent.
+    if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)

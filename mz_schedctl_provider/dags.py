@@ -125,7 +125,7 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
                 description="Read and plan only: no DDL and no writes at all (no state, no "
                 "audit, no lease).",
             ),
-            "filter_clusters": Param("", type="string", description=_FILTER_DESCRIPTION),
+            "filter_clusters": Param("", type=["null", "string"], description=_FILTER_DESCRIPTION),
         },
         default_args={"owner": "mz-schedctl"},
     ) as dag:
@@ -185,7 +185,9 @@ def wipe_state_dag(dag_id: str = WIPE_STATE_DAG_ID) -> DAG:
         max_active_runs=1,
         doc_md=WIPE_DOC,
         tags=["materialize", "mz-schedctl"],
-        params={"filter_clusters": Param("", type="string", description=_FILTER_DESCRIPTION)},
+        params={
+            "filter_clusters": Param("", type=["null", "string"], description=_FILTER_DESCRIPTION)
+        },
         default_args={"owner": "mz-schedctl"},
     ) as dag:
         MaterializeWipeStateOperator(task_id="wipe_state", materialize_conn_id=_conn_id())

@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 case "${1:?usage: scripts/airflow-venv.sh 3.3|2.11}" in
-    3|3.3|3.3.*) version=3.3; pin=3.3.2; venv=.venv-airflow3 ;;
-    2|2.11|2.11.*) version=2.11; pin=2.11.2; venv=.venv-airflow2 ;;
+    # Only 3.3 serves the browser test of Airflow's UI, so only it carries that extra.
+    3|3.3|3.3.*) version=3.3; pin=3.3.2; venv=.venv-airflow3; extras=emulator,dev,airflow,browser ;;
+    2|2.11|2.11.*) version=2.11; pin=2.11.2; venv=.venv-airflow2; extras=emulator,dev,airflow ;;
     *) echo "unknown Airflow version $1 (use 3.3 or 2.11)" >&2; exit 2 ;;
 esac
 constraints=constraints/airflow-$version.txt
@@ -23,7 +24,7 @@ want=$(cat "$constraints" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     start=$(date +%s)
     [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[emulator,dev,airflow]" \
+    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[$extras]" \
         "apache-airflow==$pin"
     echo "$want" > "$stamp"
     echo "installed Airflow $pin into $venv in $(( $(date +%s) - start )) s" >&2

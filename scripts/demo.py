@@ -228,7 +228,12 @@ def _query_suspended(emu: Any) -> None:
 
 def _ui(port: int) -> int:
     """airflow standalone with the DAG and the emulator connection, until Ctrl-C."""
-    env = {**os.environ, "AIRFLOW__API__PORT": str(port)}
+    env = {
+        **os.environ,
+        "AIRFLOW__API__PORT": str(port),
+        # Task runners reach the execution API at localhost:8080 unless told the port.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+    }
     _say(
         f"\nStarting Airflow at http://localhost:{port} (logs: {LOG}). Trigger mz_schedctl_cycle "
         "with dry_run ticked, then read the run history. Ctrl-C stops."

@@ -18,8 +18,8 @@ if [ "${1:-}" = "--refreeze" ]; then refreeze=1; shift; fi
 version=${1:?usage: scripts/test-airflow.sh [--refreeze] 3.3|2.11 [pytest args...]}
 shift
 case "$version" in
-    3|3.3|3.3.*) version=3.3; pin=3.3.2; venv=.venv-airflow3 ;;
-    2|2.11|2.11.*) version=2.11; pin=2.11.2; venv=.venv-airflow2 ;;
+    3|3.3|3.3.*) version=3.3; pin=3.3.2; extras=emulator,dev,airflow,browser ;;
+    2|2.11|2.11.*) version=2.11; pin=2.11.2; extras=emulator,dev,airflow ;;
     *) echo "unknown Airflow version $version (use 3.3 or 2.11)" >&2; exit 2 ;;
 esac
 constraints=constraints/airflow-$version.txt
@@ -27,10 +27,10 @@ constraints=constraints/airflow-$version.txt
 if [ "$refreeze" = 1 ]; then
     tmp=$(mktemp -d)
     "$PY" -m venv "$tmp/venv"
-    "$tmp/venv/bin/pip" install -q -e ".[emulator,dev,airflow]" "apache-airflow==$pin"
+    "$tmp/venv/bin/pip" install -q -e ".[$extras]" "apache-airflow==$pin"
     {
         echo "# Airflow $version dependency set for tests/airflow (Python $("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')), from \`pip freeze --exclude-editable\` of a clean venv"
-        echo "# after \`pip install -e '.[emulator,dev,airflow]' apache-airflow==$pin\`. PyPI only. Regenerate: scripts/test-airflow.sh --refreeze $version"
+        echo "# after \`pip install -e '.[$extras]' apache-airflow==$pin\`. PyPI only. Regenerate: scripts/test-airflow.sh --refreeze $version"
         "$tmp/venv/bin/pip" freeze --exclude-editable
     } > "$constraints"
     rm -rf "$tmp"

@@ -29,6 +29,4 @@ fi
 for version in ${MZ_SCHEDCTL_AIRFLOW_VERSIONS-3.3 2.11}; do
     scripts/test-airflow.sh "$version"
 done
-if [ -x scripts/test-browser.sh ]; then
-    scripts/test-browser.sh
-fi
+scripts/test-browser.sh

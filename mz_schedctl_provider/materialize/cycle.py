@@ -117,7 +117,11 @@ def apply(
     if plan.dry_run:
         result = executor.apply(plan, execute=False, reason="dry run")
     elif paused:
-        result = executor.apply(plan, execute=False, reason="paused by the kill switch")
+        # Paused runs claim no lease, so on a first run nothing created the tables yet; the
+        # held-back actions must still be audited.
+        result = _creating_tables(
+            store, lambda: executor.apply(plan, execute=False, reason="paused by the kill switch")
+        )
     else:
         holder = lease_holder(store, cycle_id=plan.cycle_id)
         if holder is not None:
@@ -127,6 +131,18 @@ def apply(
         else:
             result = executor.apply(plan, execute=True)
     return apply_result_to_json(result)
+
+
+def _creating_tables(store: Store, run: Callable[[], ApplyResult]) -> ApplyResult:
+    """Run, and once more after creating the tables if one was missing (nothing was written:
+    the held-back audit is a single INSERT)."""
+    try:
+        return run()
+    except DatabaseError as exc:
+        if exc.sqlstate != _UNDEFINED_TABLE:
+            raise
+    store.bootstrap()
+    return run()
 
 
 def lease_holder(store: Store, *, cycle_id: str) -> str | None:

@@ -24,8 +24,13 @@ want=$(cat "$constraints" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     start=$(date +%s)
     [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[$extras]" \
-        "apache-airflow==$pin"
+    # pip's chatter goes to a log, shown only when the install fails.
+    if ! "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[$extras]" \
+        "apache-airflow==$pin" > "$venv/pip-install.log" 2>&1; then
+        tail -n 30 "$venv/pip-install.log" >&2
+        echo "installing Airflow $pin into $venv failed (log: $venv/pip-install.log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
     echo "installed Airflow $pin into $venv in $(( $(date +%s) - start )) s" >&2
 fi

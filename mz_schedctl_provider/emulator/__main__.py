@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from mz_schedctl_provider.emulator.postgres import BackendError
+from mz_schedctl_provider.emulator.server import ListenError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             while not stop.wait(0.5):
                 pass
-    except OSError as exc:
+    except ListenError as exc:
         print(f"mz-schedctl-emulator: cannot listen on port {args.port}: {exc}", file=sys.stderr)
         return 2
-    except BackendError as exc:
+    except (BackendError, OSError) as exc:
         print(f"mz-schedctl-emulator: {exc}", file=sys.stderr)
         return 2
     return 0

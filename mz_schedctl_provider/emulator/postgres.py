@@ -116,22 +116,13 @@ def start_embedded(
 ) -> Backend:
     """Initialise and start a private PostgreSQL listening on a Unix socket only."""
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mz-emulator-"))
-    root.mkdir(parents=True, exist_ok=True)
     pgdata, sockets = root / "pgdata", root / "sockets"
-    sockets.mkdir(exist_ok=True)
     run_as = _run_as_kwargs()
-    if run_as:
-        import pwd
-
-        entry = pwd.getpwnam(_SYSTEM_USER)
-        _make_traversable(root)
-        for path in (root, sockets):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    fresh = not (pgdata / "PG_VERSION").exists()
+    try:
+        fresh = _prepare_dirs(root, pgdata, sockets, as_system_user=bool(run_as))
+    except OSError as exc:
+        raise BackendError(f"cannot prepare the data directory {root}: {exc}") from exc
     if fresh:
-        if run_as:
-            pgdata.mkdir(exist_ok=True)
-            os.chown(pgdata, entry.pw_uid, entry.pw_gid)
         result = subprocess.run(
             [_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
              "--encoding=UTF8", "--locale=C", "--no-sync"],
@@ -173,6 +164,24 @@ def start_embedded(
     return backend
 
 
+def _prepare_dirs(root: Path, pgdata: Path, sockets: Path, *, as_system_user: bool) -> bool:
+    """Create the data and socket directories, owned by the postgres system user when we run
+    as root; True when the data directory is new (initdb needed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    sockets.mkdir(exist_ok=True)
+    fresh = not (pgdata / "PG_VERSION").exists()
+    if as_system_user:
+        import pwd
+
+        entry = pwd.getpwnam(_SYSTEM_USER)
+        _make_traversable(root)
+        if fresh:
+            pgdata.mkdir(exist_ok=True)
+        for path in (root, sockets, pgdata):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    return fresh
+
+
 def _wait_ready(dsn: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -181,9 +190,11 @@ def _wait_ready(dsn: str, process: subprocess.Popen[bytes], timeout: float = 30.
         try:
             psycopg.connect(dsn, connect_timeout=2).close()
             return
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise
+                raise BackendError(
+                    f"postgres did not accept connections in {timeout:g} s: {exc}"
+                ) from exc
             time.sleep(0.05)
 
 

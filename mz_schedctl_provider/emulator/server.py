@@ -21,6 +21,10 @@ from mz_schedctl_provider.emulator.session import ClientSession
 log = logging.getLogger(__name__)
 
 
+class ListenError(OSError):
+    """The TCP port could not be bound (taken, or not permitted)."""
+
+
 class EmulatorServer:
     """Listens for clients and holds what their sessions share.
 
@@ -48,7 +52,10 @@ class EmulatorServer:
         self.log = StatementLog(self.settings, random.Random(seed))
         self._sessions: set[ClientSession] = set()
         self._sessions_lock = threading.Lock()
-        self._listener = socket.create_server((host, port), reuse_port=False, backlog=128)
+        try:
+            self._listener = socket.create_server((host, port), reuse_port=False, backlog=128)
+        except OSError as exc:
+            raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         self.port: int = self._listener.getsockname()[1]
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

@@ -38,6 +38,9 @@ def _start_cli(*args: str, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     )  # fmt: skip
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
+    if not url:  # it exited before serving: show why
+        _, err = proc.communicate(timeout=60)
+        raise AssertionError(f"emulator exited with {proc.returncode}: {err}")
     return proc, url
 
 
@@ -66,7 +69,8 @@ def test_cli_prints_url_first_and_cleans_up_on_sigterm(tmp_path: Path) -> None:
 def test_cli_keep_leaves_data(tmp_path: Path) -> None:
     proc, _url = _start_cli("--keep", tmp_path=tmp_path)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 0
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
 
 

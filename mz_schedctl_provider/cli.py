@@ -8,6 +8,7 @@ handled); 2 usage or connection error; 3 another cycle holds the lease (nothing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from psycopg import conninfo
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.materialize import cycle
 from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
-from mz_schedctl_provider.materialize.store import Store
+from mz_schedctl_provider.materialize.store import LeaseClaim, Store
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
 PAUSED_ENV = "MZ_SCHEDCTL_PAUSED"
@@ -149,8 +150,42 @@ def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings
     cycle_id = cycle.new_cycle_id()
     paused = os.environ.get(PAUSED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     lease = None
-    if not paused:
-        lease = cycle.claim_lease(db, settings, cycle_id=cycle_id)
+    try:
+        if not paused:
+            lease = cycle.claim_lease(db, settings, cycle_id=cycle_id)
+        return _apply_cycle(args, db, settings, cycle_id=cycle_id, paused=paused, lease=lease)
+    except DatabaseError:
+        # A failed run must not leave its claim behind (also when the claim itself failed
+        # after its INSERT): it would hold every other cycle back for the whole lease TTL.
+        # Released on a fresh connection (ours may be the one that broke); a lost claim was
+        # released already; at worst the claim expires on its own.
+        if not paused and (lease is None or lease.acquired):
+            _release_lease(args, settings, cycle_id)
+        raise
+
+
+def _release_lease(args: argparse.Namespace, settings: cycle.CycleSettings, cycle_id: str) -> None:
+    url = args.database_url or os.environ.get("DATABASE_URL") or ""
+    # --cluster may be what failed (unknown, or no replica): then try the role's default.
+    for cluster in dict.fromkeys((args.cluster, None)):
+        with contextlib.suppress(DatabaseError):
+            db = Database.connect(url, cluster=cluster)
+            try:
+                Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
+                return
+            finally:
+                db.close()
+
+
+def _apply_cycle(
+    args: argparse.Namespace,
+    db: Database,
+    settings: cycle.CycleSettings,
+    *,
+    cycle_id: str,
+    paused: bool,
+    lease: LeaseClaim | None,
+) -> int:
     signals = cycle.collect(db, settings, filter_clusters=args.filter_clusters)
     plan = cycle.decide(
         signals,

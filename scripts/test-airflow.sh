@@ -38,7 +38,7 @@ if [ "$refreeze" = 1 ]; then
     exit 0
 fi
 
-scripts/airflow-venv.sh "$version" >/dev/null
+venv=$(scripts/airflow-venv.sh "$version" | tail -n 1)
 
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 # Run tests/airflow unless the arguments name test paths of their own.

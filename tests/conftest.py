@@ -47,3 +47,13 @@ def mz2(emulator: Emulator) -> Iterator[Any]:
 def name() -> str:
     """A cluster name no other test in the module uses."""
     return f"c{next(_names)}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/safety/conftest.py: options must be registered by an initial conftest.
+    parser.addoption(
+        "--safety-long",
+        action="store_true",
+        default=False,
+        help="run the long mode of tests/safety (5000 randomized scenarios)",
+    )

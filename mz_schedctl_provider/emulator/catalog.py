@@ -222,11 +222,13 @@ CREATE INDEX statement_log_began_at ON mz_emulator.statement_log (began_at);
 CREATE TABLE mz_emulator.faults (
     id bigserial PRIMARY KEY,
     pattern text NOT NULL,
-    action text NOT NULL CHECK (action IN ('error', 'drop_before', 'drop_after')),
+    action text NOT NULL CHECK (action IN ('error', 'drop_before', 'drop_after', 'delay')),
     message text,
     sqlstate text,
     remaining int NOT NULL DEFAULT 1,
-    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- a delay's message is its duration in seconds
+    CHECK (action <> 'delay' OR message ~ '^[0-9]+([.][0-9]+)?$')
 );
 """
 
@@ -767,7 +769,9 @@ $$;
 COMMENT ON FUNCTION mz_emulator.inject_fault(text, text, text, text) IS
   'Arms a one-shot fault for the next statement whose text matches the Python regex pattern: '
   'action error (fails with message/sqlstate), drop_before (connection dropped before the '
-  'statement runs) or drop_after (dropped after it ran, before the reply). Returns its id.';
+  'statement runs), drop_after (dropped after it ran, before the reply) or delay (waits message '
+  'seconds first; past the session statement_timeout it is cancelled with 57014 and does not '
+  'run). Returns its id.';
 
 CREATE FUNCTION mz_emulator.clear_faults() RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = mz_emulator, pg_catalog, pg_temp

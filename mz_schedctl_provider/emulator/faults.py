@@ -16,7 +16,9 @@ class Fault:
     """One armed fault.
 
     :param action: ``error`` fails the statement, ``drop_before`` drops the connection instead of
-        running it, ``drop_after`` runs it and drops the connection before the client hears back.
+        running it, ``drop_after`` runs it and drops the connection before the client hears back,
+        ``delay`` makes it slow: it waits ``message`` seconds first, and past the session's
+        statement_timeout it is cancelled (57014) without running.
     """
 
     id: int
@@ -24,6 +26,14 @@ class Fault:
     action: str
     message: str
     sqlstate: str
+
+    @property
+    def delay_s(self) -> float:
+        """Seconds a ``delay`` fault waits (its message; the table's CHECK keeps it numeric)."""
+        try:
+            return max(0.0, float(self.message))
+        except ValueError:
+            return 0.0
 
 
 class FaultBook:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -87,6 +89,8 @@ class ClientSession:
         self.id = uuid.uuid4()
         self.user = "materialize"
         self.application_name = ""
+        # statement_timeout from the startup options (seconds), for `delay` faults only.
+        self.statement_timeout_s: float | None = None
         self.vars: dict[str, str] = {"cluster": "quickstart"}
         self.pid = secrets.randbelow(2**31 - 1) + 1
         self.key = secrets.randbelow(2**31 - 1)
@@ -199,6 +203,10 @@ class ClientSession:
         options = [o for o in _split_options(params.get("options", "")) if o]
         kept = []
         for name, value in options:
+            if name == "statement_timeout":
+                # Also PostgreSQL's (forwarded below); the proxy needs it for `delay` faults,
+                # which wait in the proxy where the backend's timer cannot see them.
+                self.statement_timeout_s = _timeout_seconds(value)
             if not self._take_session_var(name, value):
                 kept.append(f"-c {name}={value}")
         if kept:
@@ -551,6 +559,8 @@ class ClientSession:
         error = self._txn_error(cls)
         if fault is not None and fault.action == "error":
             error = MzError(fault.message, sqlstate=fault.sqlstate)
+        if fault is not None and fault.action == "delay":
+            error = error or self._delay(fault)
         entry = self._log_begin(prep.sql, None, None, None)
         if error is not None:
             self._refuse(error, entry)
@@ -585,6 +595,8 @@ class ClientSession:
         error = self._txn_error(analysis.txn_class) or cluster_error
         if fault is not None and fault.action == "error":
             error = MzError(fault.message, sqlstate=fault.sqlstate)
+        if fault is not None and fault.action == "delay":
+            error = error or self._delay(fault)
         return Outcome(
             error=error,
             log=entry,
@@ -622,6 +634,17 @@ class ClientSession:
         if calls_emulator:
             return None
         return self.server.faults.take(sql, self.db)
+
+    def _delay(self, fault: Any) -> MzError | None:
+        """A slow statement: wait the fault's seconds first. Past the session's
+        statement_timeout it is cancelled, as Materialize does, and never runs."""
+        seconds = fault.delay_s
+        timeout = self.statement_timeout_s
+        if timeout is not None and timeout > 0 and seconds > timeout:
+            time.sleep(timeout)
+            return MzError("canceling statement due to statement timeout", sqlstate="57014")
+        time.sleep(seconds)
+        return None
 
     def _txn_error(self, cls: str) -> MzError | None:
         """Materialize's rule: a transaction only reads, or only inserts, or runs one statement."""
@@ -868,6 +891,15 @@ def _rows_of(msg: pw.Message) -> int | None:
 def _first_word(sql: str) -> str:
     words = sql.lstrip("( \t\r\n").split(None, 1)
     return words[0].upper().rstrip(";") if words else ""
+
+
+def _timeout_seconds(value: str) -> float | None:
+    """statement_timeout as PostgreSQL reads it: milliseconds, or a number with a unit."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s|min|h)?\s*", value)
+    if m is None:
+        return None
+    scale = {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}[m[2]]
+    return float(m[1]) * scale
 
 
 def _split_options(options: str) -> list[tuple[str, str]]:

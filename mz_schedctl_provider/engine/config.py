@@ -57,12 +57,22 @@ class KeySpec:
     check: KeyCheck | None = None
 
 
+def check_resize_timeout(value: JsonValue, sizes: Mapping[str, Size]) -> tuple[str, str] | None:
+    # The "duration" kind already refused non-numbers and negatives.
+    if isinstance(value, int | float) and value < 1:
+        return "resize_timeout_s", "must be at least 1 second (a graceful resize needs time)"
+    return None
+
+
 COMMON_KEYS: Mapping[str, KeySpec] = {
     "cooldown_s": KeySpec("duration", default=0),
     "enabled": KeySpec("flag", default=True),
     "shadow": KeySpec("flag", default=False),
     "replica_scope": KeySpec("scope", default="all"),
     "allow_downtime": KeySpec("flag", default=False),
+    # Managed clusters: TIMEOUT of the graceful reconfiguration a resize starts (rolled back
+    # after it).
+    "resize_timeout_s": KeySpec("duration", default=3600, check=check_resize_timeout),
 }
 
 
@@ -107,6 +117,7 @@ class CommonConfig:
     shadow: bool = False
     replica_scope: Literal["all", "owned"] = "all"
     allow_downtime: bool = False
+    resize_timeout_s: float = 3600.0
 
 
 def parse_common(values: Values) -> CommonConfig:
@@ -117,6 +128,7 @@ def parse_common(values: Values) -> CommonConfig:
         shadow=values.flag("shadow"),
         replica_scope=scope,
         allow_downtime=values.flag("allow_downtime"),
+        resize_timeout_s=values.number("resize_timeout_s") or 3600.0,
     )
 
 
@@ -153,7 +165,9 @@ def check_number(*, kind: KeyKind, value: JsonValue) -> tuple[bool, str]:
     # bool is an int subclass in Python: true must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False, f"must be a number, not {json.dumps(value)}"
-    if not math.isfinite(value):
+    # Only floats can be inf or NaN; a huge JSON integer (Python int of any size) would make
+    # math.isfinite raise OverflowError and, before this, crash the whole run.
+    if isinstance(value, float) and not math.isfinite(value):
         return False, "must be a finite number"
     if value < 0:
         return False, f"must not be negative (got {value})"

@@ -21,6 +21,7 @@ from .models import (
     OUTCOMES,
     Action,
     ActionResult,
+    Alter,
     ApplyResult,
     Cluster,
     ClusterPlan,
@@ -30,6 +31,7 @@ from .models import (
     JsonValue,
     Plan,
     RecentAction,
+    Reconfiguration,
     Replica,
     Signals,
     Size,
@@ -221,7 +223,7 @@ def _cluster_to_json(c: Cluster) -> JsonObject:
         }
         for r in c.replicas
     ]
-    return {
+    out: JsonObject = {
         "id": c.id,
         "name": c.name,
         "managed": c.managed,
@@ -238,6 +240,16 @@ def _cluster_to_json(c: Cluster) -> JsonObject:
         "hydration_objects": c.hydration_objects,
         "last_activity": _opt_iso(c.last_activity),
     }
+    if c.reconfiguration is not None:  # optional (compact; documents without it still load)
+        rc = c.reconfiguration
+        out["reconfiguration"] = {
+            "status": rc.status,
+            "deadline": _opt_iso(rc.deadline),
+            "on_timeout": rc.on_timeout,
+            "target_size": rc.target_size,
+            "target_replication_factor": rc.target_replication_factor,
+        }
+    return out
 
 
 def signals_from_json(doc: JsonValue) -> Signals:
@@ -299,6 +311,20 @@ def _cluster_from(v: JsonValue, p: str) -> Cluster:
         sinks=_int(d, "sinks", p, 0),
         hydration_objects=_opt_int(d, "hydration_objects", p),
         last_activity=_opt_ts(d, "last_activity", p),
+        reconfiguration=_reconfiguration_from(d.get("reconfiguration"), f"{p}.reconfiguration"),
+    )
+
+
+def _reconfiguration_from(v: JsonValue, p: str) -> Reconfiguration | None:
+    if v is None:
+        return None
+    d = _obj(v, p)
+    return Reconfiguration(
+        status=_str(d, "status", p),
+        deadline=_opt_ts(d, "deadline", p),
+        on_timeout=_opt_str(d, "on_timeout", p),
+        target_size=_opt_str(d, "target_size", p),
+        target_replication_factor=_opt_int(d, "target_replication_factor", p),
     )
 
 
@@ -367,7 +393,7 @@ def _cluster_plan_to_json(c: ClusterPlan) -> JsonObject:
 
 def _action_to_json(a: Action) -> JsonObject:
     reasons: list[JsonValue] = list(a.reasons)
-    return {
+    out: JsonObject = {
         "id": a.id,
         "cluster_id": a.cluster_id,
         "cluster_name": a.cluster_name,
@@ -382,6 +408,18 @@ def _action_to_json(a: Action) -> JsonObject:
         "credits_per_hour_after": a.credits_per_hour_after,
         "sql": a.sql,
     }
+    if a.alter is not None:  # alter_cluster only (older documents have no such key)
+        alter: JsonObject = {}
+        if a.alter.size is not None:
+            alter["size"] = a.alter.size
+        if a.alter.replication_factor is not None:
+            alter["replication_factor"] = a.alter.replication_factor
+        if a.alter.wait:
+            alter["wait"] = True
+        if a.alter.timeout_s is not None:
+            alter["timeout_s"] = a.alter.timeout_s
+        out["alter"] = alter
+    return out
 
 
 def _finding_to_json(f: Finding) -> JsonObject:
@@ -452,6 +490,25 @@ def _action_from(v: JsonValue, p: str) -> Action:
         credits_per_hour_before=_float(d, "credits_per_hour_before", p),
         credits_per_hour_after=_float(d, "credits_per_hour_after", p),
         sql=_opt_str(d, "sql", p),
+        alter=_alter_from(d.get("alter"), f"{p}.alter"),
+    )
+
+
+def _alter_from(v: JsonValue, p: str) -> Alter | None:
+    if v is None:
+        return None
+    d = _obj(v, p)
+    wait = d.get("wait", False)
+    if not isinstance(wait, bool):
+        raise ContractError(f"{p}.wait: expected true or false")
+    timeout = d.get("timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
+        raise ContractError(f"{p}.timeout_s: expected a number")
+    return Alter(
+        size=_opt_str(d, "size", p),
+        replication_factor=_opt_int(d, "replication_factor", p),
+        wait=wait,
+        timeout_s=None if timeout is None else float(timeout),
     )
 
 

@@ -26,6 +26,9 @@ class Desired:
     removed: tuple[Removal, ...] = ()
     # Set by a strategy that empties the cluster on purpose (suspend); cleared by any add.
     empty_on_purpose: bool = False
+    # Managed clusters: the REPLICATION FACTOR to resume with (remembered at suspend by the
+    # strategy that resumes); None: as many as the replicas wanted.
+    replication_factor: int | None = None
 
     def get(self, name: str) -> DesiredReplica | None:
         return next((r for r in self.replicas if r.name == name), None)
@@ -36,7 +39,8 @@ class Desired:
     def add(self, replica: DesiredReplica) -> Desired:
         """Want this replica (replacing a same-named wish); undoes an earlier removal."""
         kept = tuple(r for r in self.replicas if r.name != replica.name)
-        return Desired(
+        return replace(
+            self,
             replicas=(*kept, replica),
             removed=tuple(r for r in self.removed if r.name != replica.name),
             empty_on_purpose=False,
@@ -55,13 +59,13 @@ class Desired:
         current = self.get(name)
         if current is None:
             return self
-        return Desired(
+        return replace(
+            self,
             replicas=tuple(r for r in self.replicas if r.name != name),
             removed=(
                 *(r for r in self.removed if r.name != name),
                 Removal(name=name, strategy=strategy, reason=reason, replica=current),
             ),
-            empty_on_purpose=self.empty_on_purpose,
         )
 
     def emptied(self, *, strategy: str, reason: str) -> Desired:

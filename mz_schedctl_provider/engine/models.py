@@ -53,6 +53,37 @@ class Replica:
     crash_count: int = 0
 
 
+RECONFIGURATION_FAILED = ("timed-out", "resource-exhausted")
+
+
+@dataclass(frozen=True)
+class Reconfiguration:
+    """A graceful reconfiguration of a managed cluster (mz_cluster_reconfigurations, v26.35+):
+    ``ALTER CLUSTER ... SET (SIZE = ...) WITH (WAIT UNTIL READY (...))`` runs in the background."""
+
+    # in-progress, finalized, timed-out, cancelled or resource-exhausted.
+    status: str
+    deadline: datetime | None = None
+    on_timeout: str | None = None
+    target_size: str | None = None
+    target_replication_factor: int | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == "in-progress"
+
+    @property
+    def failed(self) -> bool:
+        """Timed out (rolled back, or committed) or out of resources: the resize did not happen."""
+        return self.status in RECONFIGURATION_FAILED
+
+    @property
+    def key(self) -> str:
+        """Identifies one reconfiguration (the relation has no id): deadline and target."""
+        at = self.deadline.isoformat() if self.deadline is not None else "-"
+        return f"{at}/{self.target_size}/{self.target_replication_factor}"
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One cluster with its replicas, hosted objects and activity."""
@@ -77,6 +108,15 @@ class Cluster:
     # hydrated_objects reaches it (None: the sum of the four counts above).
     hydration_objects: int | None = None
     last_activity: datetime | None = None
+    # Managed clusters: the reconfiguration in progress, else the latest one (by deadline).
+    reconfiguration: Reconfiguration | None = None
+
+    @property
+    def current_replication_factor(self) -> int:
+        """A managed cluster's factor (its replica count when Materialize reports none)."""
+        if self.replication_factor is not None:
+            return self.replication_factor
+        return len(self.replicas)
 
     @property
     def objects_to_hydrate(self) -> int:
@@ -149,8 +189,33 @@ class DesiredReplica:
 
 
 @dataclass(frozen=True)
+class Alter:
+    """What an ``alter_cluster`` action sets on a managed cluster (None: left as it is)."""
+
+    size: str | None = None
+    replication_factor: int | None = None
+    # Graceful: WITH (WAIT UNTIL READY (TIMEOUT = timeout_s, ON TIMEOUT = 'ROLLBACK')), the old
+    # replicas serving until the new ones are hydrated (rolled back at the timeout).
+    wait: bool = False
+    timeout_s: float | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.size is not None:
+            parts.append(f"SIZE = {self.size!r}")
+        if self.replication_factor is not None:
+            parts.append(f"REPLICATION FACTOR = {self.replication_factor}")
+        text = ", ".join(parts) or "nothing"
+        return f"{text} (graceful)" if self.wait else text
+
+
+@dataclass(frozen=True)
 class Action:
-    """One DDL step of a plan; ``sql`` is filled by the injected renderer."""
+    """One DDL step of a plan; ``sql`` is filled by the injected renderer.
+
+    Replica actions name a replica; ``alter_cluster`` actions (managed clusters, whose replicas
+    Materialize manages) have an empty ``replica_name`` and say what they set in ``alter``.
+    """
 
     id: str
     cluster_id: str
@@ -166,6 +231,13 @@ class Action:
     credits_per_hour_before: float = 0.0
     credits_per_hour_after: float = 0.0
     sql: str | None = None
+    alter: Alter | None = None
+
+    def describe(self) -> str:
+        """E.g. ``create_replica 'r_100cc'`` or ``alter_cluster REPLICATION FACTOR = 0``."""
+        if self.kind == "alter_cluster":
+            return f"alter_cluster {self.alter.describe() if self.alter else 'nothing'}"
+        return f"{self.kind} {self.replica_name!r}"
 
 
 @dataclass(frozen=True)
@@ -189,6 +261,16 @@ class Backoff:
 
 
 @dataclass(frozen=True)
+class FailedResize:
+    """Managed clusters: the last graceful resize that did not happen (timed out), counted
+    once, and how many in a row failed for that size (the backoff grows with it)."""
+
+    key: str
+    size: str
+    failures: int
+
+
+@dataclass(frozen=True)
 class ClusterState:
     """State payload of one cluster: each strategy under its own key, plus cluster facts."""
 
@@ -196,6 +278,7 @@ class ClusterState:
     # Replica names the controller created (for replica_scope "owned").
     owned: tuple[str, ...] = ()
     backoff: Backoff | None = None
+    failed_resize: FailedResize | None = None
 
 
 @dataclass(frozen=True)

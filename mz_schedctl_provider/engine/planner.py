@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from . import managed
 from .config import CommonConfig, ConfigError, Values, parse_common, row_enabled, validate_row
 from .desired import Desired
 from .facts import ClusterContext, credits_of, is_predecessor_name, iso
@@ -160,6 +161,18 @@ def parse_rows(
         except ConfigError as err:
             errors.append(str(err))
             continue
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:
+            # User data must never take the whole run down: a value no check foresaw is
+            # still this row's error, named, and the other clusters go on.
+            unforeseen = ConfigError(
+                cluster_id=cluster.id,
+                cluster_name=cluster.name,
+                strategy=row.strategy_type,
+                key=None,
+                message=f"config could not be validated ({type(exc).__name__}: {exc})"[:300],
+            )
+            errors.append(str(unforeseen))
+            continue
         if spec.experimental and not experimental:
             findings.append(
                 Finding(
@@ -210,8 +223,9 @@ def cross_row_error(*, configs: list[RowConfig], cluster: Cluster) -> str | None
 def owned_names(
     *, cluster: Cluster, configs: list[RowConfig], state: ClusterState, sizes: Mapping[str, Size]
 ) -> frozenset[str]:
-    """Replicas the controller may touch: all, or (scope "owned") its own and the predecessor's."""
-    if not any(c.common.replica_scope == "owned" for c in configs):
+    """Replicas the controller may touch: all, or (scope "owned") its own and the predecessor's.
+    A managed cluster is changed as a whole (ALTER CLUSTER): all its replicas count."""
+    if cluster.managed or not any(c.common.replica_scope == "owned" for c in configs):
         return frozenset(r.name for r in cluster.replicas)
     return frozenset(
         r.name
@@ -278,19 +292,38 @@ def apply_rails(
     signals: Signals,
     allow_downtime: bool,
     limits: Limits,
+    resize_timeout_s: Mapping[str, float] | None = None,
 ) -> Pass:
-    """Diff the desired set against the catalog, then every rail in order."""
-    actions = creates_first(diff_actions(ctx=ctx, desired=run.desired, strategy_fallback="safety"))
-    actions, why = rail_last_hydrated(
-        ctx=ctx, actions=actions, empty_on_purpose=run.desired.empty_on_purpose
-    )
-    if why:
-        run.notes.append(f"safety: {why}")
-    actions, finding = rail_single_replica(
-        ctx=ctx, actions=actions, desired=run.desired, allow_downtime=allow_downtime
-    )
-    if finding is not None:
-        run.findings.append(finding)
+    """Diff the desired set against the catalog, then every rail in order.
+
+    A managed cluster's desired set becomes at most one ALTER CLUSTER instead (managed.py);
+    the backoff and the rate limit hold for it as for any action.
+    """
+    finding: Finding | None = None
+    if ctx.cluster.managed:
+        timeouts = resize_timeout_s or {}
+        actions, found = managed.plan_alter(
+            ctx=ctx,
+            desired=run.desired,
+            allow_downtime=allow_downtime,
+            timeout_s=lambda s: timeouts.get(s, managed.DEFAULT_RESIZE_TIMEOUT_S),
+        )
+        run.findings.extend(found)
+        finding = next((f for f in found if f.kind == "downtime"), None)
+    else:
+        actions = creates_first(
+            diff_actions(ctx=ctx, desired=run.desired, strategy_fallback="safety")
+        )
+        actions, why = rail_last_hydrated(
+            ctx=ctx, actions=actions, empty_on_purpose=run.desired.empty_on_purpose
+        )
+        if why:
+            run.notes.append(f"safety: {why}")
+        actions, finding = rail_single_replica(
+            ctx=ctx, actions=actions, desired=run.desired, allow_downtime=allow_downtime
+        )
+        if finding is not None:
+            run.findings.append(finding)
     actions, why = rail_backoff(actions=actions, backoff=state.backoff, now=signals.now)
     if why:
         run.notes.append(f"safety: {why}")
@@ -337,6 +370,18 @@ def decide_cluster(
     )
     if errors:
         return with_findings(replace(base, errors=tuple(errors)), findings)
+    if cluster.managed:
+        busy = managed.busy_reason(cluster)
+        if busy is not None:
+            return with_findings(replace(base, notes=(f"managed: {busy}",)), findings)
+        applicable = []
+        for c in configs:
+            skip = managed.not_applicable(c.spec.name)
+            if skip is None:
+                applicable.append(c)
+            else:
+                findings.append(skip)
+        configs = applicable
     owned = owned_names(cluster=cluster, configs=configs, state=state, sizes=sizes)
     ctx = ClusterContext(
         cluster=cluster,
@@ -346,8 +391,20 @@ def decide_cluster(
         controller_cluster=signals.controller_cluster,
     )
     allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
+    timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}
     real_configs = [c for c in configs if not c.common.shadow]
     real = run_strategies(configs=real_configs, ctx=ctx, state=state, now=signals.now)
+    if cluster.managed:
+        want = managed.wanted(real.desired, current=cluster.size)
+        state, failed = managed.account_failed_resize(
+            cluster=cluster,
+            state=state,
+            wanted_size=want.size if want is not None else None,
+            now=signals.now,
+            limits=limits,
+        )
+        if failed is not None:
+            findings.append(failed)
     real = apply_rails(
         run=real,
         ctx=ctx,
@@ -355,6 +412,7 @@ def decide_cluster(
         signals=signals,
         allow_downtime=allow_downtime,
         limits=limits,
+        resize_timeout_s=timeouts,
     )
     states = dict(real.states)
     actions = list(real.actions)
@@ -368,6 +426,7 @@ def decide_cluster(
             signals=signals,
             allow_downtime=allow_downtime,
             limits=limits,
+            resize_timeout_s=timeouts,
         )
         actions += shadow_only(real=real.actions, shadow=shadow.actions)
         for c in configs:
@@ -379,11 +438,13 @@ def decide_cluster(
         strategies=states,
         owned=tuple(n for n in state.owned if cluster.replica(n)),
         backoff=state.backoff,
+        failed_resize=state.failed_resize,
     )
     priced = price(
         actions=number(actions, cycle_id=cycle_id, cluster_id=cluster.id),
         sizes=sizes,
         before=before,
+        cluster=cluster,
     )
     # The last action carries the running total of everything that will execute.
     after = priced[-1].credits_per_hour_after if priced else before
@@ -400,11 +461,11 @@ def decide_cluster(
 
 def shadow_only(*, real: list[Action], shadow: list[Action]) -> list[Action]:
     """Actions the shadow strategies would add: shown and audited, never executed."""
-    seen = {(a.kind, a.replica_name, a.size) for a in real if a.status == "planned"}
+    seen = {(a.kind, a.replica_name, a.size, a.alter) for a in real if a.status == "planned"}
     return [
         replace(a, status="shadow")
         for a in shadow
-        if a.status == "planned" and (a.kind, a.replica_name, a.size) not in seen
+        if a.status == "planned" and (a.kind, a.replica_name, a.size, a.alter) not in seen
     ]
 
 
@@ -430,11 +491,25 @@ def number(actions: list[Action], *, cycle_id: str, cluster_id: str) -> list[Act
     ]
 
 
-def price(*, actions: list[Action], sizes: Mapping[str, Size], before: float) -> list[Action]:
-    """Credits per hour before and after each action, counting only what will execute."""
+def price(
+    *, actions: list[Action], sizes: Mapping[str, Size], before: float, cluster: Cluster
+) -> list[Action]:
+    """Credits per hour before and after each action, counting only what will execute.
+    After an ALTER CLUSTER: its replication factor times its size's credits."""
     running = before
     out: list[Action] = []
     for a in actions:
+        if a.kind == "alter_cluster":
+            after = running
+            if a.status == "planned" and a.alter is not None:
+                after = managed.credits_after(
+                    alter=a.alter,
+                    cluster=cluster,
+                    credits=lambda s: credits_of(sizes=sizes, size=s),
+                )
+            out.append(replace(a, credits_per_hour_before=running, credits_per_hour_after=after))
+            running = after
+            continue
         delta = credits_of(sizes=sizes, size=a.size) if a.status == "planned" else 0.0
         after = running + delta if a.kind == "create_replica" else running - delta
         out.append(replace(a, credits_per_hour_before=running, credits_per_hour_after=after))
@@ -459,7 +534,7 @@ def next_states(
         failed = [(a, r) for a, r in results if r is not None and r.outcome == "failed"]
         if failed:
             a, r = failed[0]
-            error = f"{a.kind} {a.replica_name!r}: {r.error or 'failed'}"
+            error = f"{a.describe()}: {r.error or 'failed'}"
             new = replace(
                 cp.prev_state,
                 backoff=next_backoff(
@@ -483,4 +558,9 @@ def stamped(state: ClusterState, *, done: list[Action], now: datetime) -> Cluste
     dropped = {a.replica_name for a in done if a.kind == "drop_replica"}
     created = [a.replica_name for a in done if a.kind == "create_replica"]
     owned = tuple(dict.fromkeys(n for n in (*state.owned, *created) if n not in dropped))
-    return ClusterState(strategies=strategies, owned=owned, backoff=None if done else state.backoff)
+    return ClusterState(
+        strategies=strategies,
+        owned=owned,
+        backoff=None if done else state.backoff,
+        failed_resize=state.failed_resize,
+    )

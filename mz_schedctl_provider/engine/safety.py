@@ -39,7 +39,12 @@ DEFAULT_LIMITS = Limits()
 
 
 def scope_finding(cluster: Cluster) -> Finding | None:
-    """Why the controller must leave this cluster alone, or None when it may act."""
+    """Why the controller must leave this cluster alone, or None when it may act.
+
+    Materialize's own scheduling wins: a cluster with ``SCHEDULE = ON REFRESH`` or an
+    ``AUTO SCALING STRATEGY`` is left alone (two controllers would fight). Other managed
+    clusters are driven with ALTER CLUSTER (see managed.py).
+    """
     if cluster.is_system or cluster.id.startswith("s"):
         return Finding(
             kind="out_of_scope", severity="warning", message="system cluster: never touched"
@@ -58,16 +63,6 @@ def scope_finding(cluster: Cluster) -> Finding | None:
             kind="left_alone",
             severity="warning",
             message="left alone: Materialize's built-in AUTO SCALING STRATEGY drives this cluster",
-        )
-    if cluster.managed:
-        return Finding(
-            kind="unsupported",
-            severity="error",
-            message=(
-                "managed cluster: Materialize refuses replica DDL on it, and driving managed "
-                "clusters with ALTER CLUSTER is not supported yet; run ALTER CLUSTER ... "
-                "SET (MANAGED = false) to let the controller manage its replicas"
-            ),
         )
     return None
 
@@ -271,7 +266,12 @@ def rail_rate_limit(
 def next_backoff(*, prev: Backoff | None, now: datetime, error: str, limits: Limits) -> Backoff:
     """One more failure: wait base * 2^(failures-1), capped."""
     failures = (prev.failures if prev else 0) + 1
-    wait = min(limits.backoff_base_s * (2 ** (failures - 1)), limits.backoff_max_s)
+    return backoff_after(failures=failures, now=now, error=error, limits=limits)
+
+
+def backoff_after(*, failures: int, now: datetime, error: str, limits: Limits) -> Backoff:
+    """The backoff after ``failures`` failures in a row."""
+    wait = min(limits.backoff_base_s * (2 ** min(failures - 1, 32)), limits.backoff_max_s)
     return Backoff(
         failures=failures, retry_at=now + timedelta(seconds=wait), last_error=error[:200]
     )

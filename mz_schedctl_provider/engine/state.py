@@ -1,6 +1,7 @@
 """State rows: version 2 payload, each strategy under its own key.
 
-Payload: ``{"strategies": {<name>: {...}}, "owned": [names], "backoff": {...}}``. Strategy
+Payload: ``{"strategies": {<name>: {...}}, "owned": [names], "backoff": {...},
+"failed_resize": {...}}`` (the last two only when present). Strategy
 keys hold what the strategy returned plus ``last_action_at`` (its cooldown anchor), which
 only persist sets, after that strategy's actions succeeded.
 """
@@ -11,7 +12,15 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from .facts import iso, parse_ts
-from .models import Backoff, ClusterState, Finding, JsonObject, JsonValue, StateRow
+from .models import (
+    Backoff,
+    ClusterState,
+    FailedResize,
+    Finding,
+    JsonObject,
+    JsonValue,
+    StateRow,
+)
 
 STATE_VERSION = 2
 LAST_ACTION_KEY = "last_action_at"
@@ -55,8 +64,22 @@ def state_from_payload(payload: JsonValue) -> ClusterState:
     raw_owned = payload.get("owned")
     owned = tuple(n for n in raw_owned if isinstance(n, str)) if isinstance(raw_owned, list) else ()
     return ClusterState(
-        strategies=strategies, owned=owned, backoff=backoff_from(payload.get("backoff"))
+        strategies=strategies,
+        owned=owned,
+        backoff=backoff_from(payload.get("backoff")),
+        failed_resize=failed_resize_from(payload.get("failed_resize")),
     )
+
+
+def failed_resize_from(raw: JsonValue) -> FailedResize | None:
+    if not isinstance(raw, dict):
+        return None
+    key, size, failures = raw.get("key"), raw.get("size"), raw.get("failures")
+    if not isinstance(key, str) or not isinstance(size, str):
+        return None
+    if not isinstance(failures, int) or isinstance(failures, bool) or failures < 1:
+        return None
+    return FailedResize(key=key, size=size, failures=failures)
 
 
 def backoff_from(raw: JsonValue) -> Backoff | None:
@@ -82,6 +105,12 @@ def state_to_payload(state: ClusterState) -> JsonObject:
             "failures": state.backoff.failures,
             "retry_at": iso(state.backoff.retry_at),
             "last_error": state.backoff.last_error[:MAX_ERROR_CHARS],
+        }
+    if state.failed_resize is not None:
+        out["failed_resize"] = {
+            "key": state.failed_resize.key,
+            "size": state.failed_resize.size,
+            "failures": state.failed_resize.failures,
         }
     return out
 

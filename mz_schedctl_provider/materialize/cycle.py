@@ -199,6 +199,6 @@ def problems(plan: Plan, result: ApplyResult) -> list[str]:
     for r in result.results:
         if r.outcome == "failed":
             action = by_id.get(r.action_id)
-            what = f"{action.kind} {action.replica_name!r}" if action else r.action_id
+            what = action.describe() if action else r.action_id
             found.append(f"{names.get(r.cluster_id, r.cluster_id)}: {what} failed: {r.error}")
     return found

@@ -4,10 +4,13 @@ CLI, psycopg2 under Airflow 2.11), in autocommit, counting the statements it sen
 from __future__ import annotations
 
 import contextlib
+import re
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import conninfo
 
 APPLICATION_NAME = "mz-schedctl"
 
@@ -58,7 +61,10 @@ class Database:
         try:
             conn = psycopg.connect(url, connect_timeout=connect_timeout_s, **kwargs)
         except psycopg.Error as exc:
-            raise ConnectionLost(_clean(exc), sqlstate=getattr(exc, "sqlstate", None)) from None
+            # libpq quotes the piece of the URL it could not parse, which may be the password
+            # (a bad percent-escape, a space): never let it into an exception text or a log.
+            message = _redact(_clean(exc), url)
+            raise ConnectionLost(message, sqlstate=getattr(exc, "sqlstate", None)) from None
         return cls(conn)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -113,6 +119,29 @@ def _clean(exc: Exception) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first.removeprefix("ERROR:").strip()
+
+
+def _secrets_of(url: str) -> set[str]:
+    """The password of a connection string, however malformed, raw and percent-decoded."""
+    found: set[str] = set()
+    with contextlib.suppress(Exception):
+        password = conninfo.conninfo_to_dict(url).get("password")
+        if password:
+            found.add(str(password))
+    # A URL's userinfo (user:password@), and key=value strings' password=..., by hand:
+    # exactly the strings libpq fails to parse are the ones that leak.
+    for pattern in (r"://[^/@]*?:(.*)@", r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"):
+        for match in re.finditer(pattern, url):
+            raw = match.group(1).strip("'")
+            if raw:
+                found.update({raw, urllib.parse.unquote(raw)})
+    return found
+
+
+def _redact(message: str, url: str) -> str:
+    for secret in sorted(_secrets_of(url), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 def _escape_option(value: str) -> str:

@@ -23,12 +23,11 @@ _LIVE_REPLICA = (
     "SELECT r.id, r.size FROM mz_catalog.mz_cluster_replicas r"
     " WHERE r.cluster_id = %s AND r.name = %s"
 )
-# Another replica of the cluster that is online with every user object hydrated on it.
-_OTHER_HYDRATED = """
-SELECT count(*) FROM mz_catalog.mz_cluster_replicas r
-WHERE r.cluster_id = %s AND r.name <> %s
-  AND EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-              WHERE s.replica_id = r.id AND s.status = 'online')
+# Each replica of the cluster, and whether it is online with every user object hydrated on it.
+_HYDRATED_REPLICAS = """
+SELECT r.name,
+  EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
+          WHERE s.replica_id = r.id AND s.status = 'online')
   AND NOT EXISTS (
       SELECT 1 FROM (
           SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = %s AND left(id, 1) = 'u'
@@ -40,7 +39,18 @@ WHERE r.cluster_id = %s AND r.name <> %s
       ) o
       WHERE NOT EXISTS (SELECT 1 FROM mz_internal.mz_hydration_statuses h
                         WHERE h.object_id = o.id AND h.replica_id = r.id AND h.hydrated))
+FROM mz_catalog.mz_cluster_replicas r
+WHERE r.cluster_id = %s
 """
+
+
+_LIVE_CLUSTER = "SELECT managed, size, replication_factor FROM mz_catalog.mz_clusters WHERE id = %s"
+# Graceful reconfigurations running in the background (v26.35+; older releases lack it).
+_RECONFIGURING = (
+    "SELECT target ->> 'size', target ->> 'replication_factor'"
+    " FROM mz_internal.mz_cluster_reconfigurations"
+    " WHERE cluster_id = %s AND status = 'in-progress'"
+)
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,9 @@ class Executor:
     ) -> ActionResult:
         """The DDL may or may not have run: reconnect, read the truth, audit it."""
         if self._reconnect is None:
-            raise ConnectionLost(f"connection lost during {action.kind} on {action.cluster_name}")
+            raise ConnectionLost(
+                f"connection lost during {action.describe()} on {action.cluster_name}"
+            )
         self.db = self._reconnect()
         self.store.db = self.db
         check = self._recheck(cluster, action)
@@ -151,6 +163,8 @@ class Executor:
         return _result(action, "succeeded" if ran else "failed", None if ran else note)
 
     def _recheck(self, cluster: ClusterPlan, action: Action) -> Check:
+        if action.kind == "alter_cluster":
+            return self._recheck_alter(action)
         rows = self.db.query(_LIVE_REPLICA, (action.cluster_id, action.replica_name))
         if action.kind == "create_replica":
             if not rows:
@@ -163,15 +177,59 @@ class Executor:
                 return Check(False, "already_true", "replica already gone")
             if action.replica_id and rows[0][0] != action.replica_id:
                 return Check(False, "failed", "replica was recreated since the plan was made")
-            if not _may_leave_none(cluster) and not self._another_hydrated(action):
+            if not _may_leave_none(cluster) and not self._drop_keeps_hydration(action):
                 return Check(False, "failed", "no other hydrated replica: refusing to drop it")
             return Check(True)
         return Check(False, "failed", f"unsupported action kind {action.kind}")
 
-    def _another_hydrated(self, action: Action) -> bool:
+    def _recheck_alter(self, action: Action) -> Check:
+        """Managed clusters: already at that size and factor -> already_true; a graceful
+        reconfiguration running -> already_true if it goes to this size, else skip."""
+        alter = action.alter
+        if alter is None:
+            return Check(False, "failed", "alter_cluster action without anything to set")
+        rows = self.db.query(_LIVE_CLUSTER, (action.cluster_id,))
+        if not rows:
+            return Check(False, "failed", "the cluster no longer exists")
+        managed, size, factor = rows[0]
+        if not managed:
+            return Check(False, "failed", "the cluster is no longer managed")
+        running = self._reconfiguring(action.cluster_id)
+        if running:
+            target = running[0][0]
+            if alter.wait and alter.size is not None and target == alter.size:
+                # Ours (an earlier attempt whose answer was lost) or someone's: the same change.
+                return Check(
+                    False, "already_true", f"a graceful reconfiguration to {target} is running"
+                )
+            return Check(
+                False,
+                "not_executed",
+                f"skipped: a graceful reconfiguration to {target or 'another size'} is running",
+            )
+        size_ok = alter.size is None or size == alter.size
+        factor_ok = alter.replication_factor is None or (
+            factor is not None and int(factor) == alter.replication_factor
+        )
+        if size_ok and factor_ok:
+            return Check(False, "already_true", f"the cluster is already at {alter.describe()}")
+        return Check(True)
+
+    def _reconfiguring(self, cluster_id: str) -> list[tuple[str | None, str | None]]:
+        try:
+            rows = self.db.query(_RECONFIGURING, (cluster_id,))
+        except DatabaseError:
+            return []  # a release without background reconfigurations
+        return [(None if s is None else str(s), None if f is None else str(f)) for s, f in rows]
+
+    def _drop_keeps_hydration(self, action: Action) -> bool:
+        """The drop leaves as many hydrated replicas serving as there were, or at least one:
+        the replica is not hydrated itself (nothing is lost), or another one is."""
         cid = action.cluster_id
-        rows = self.db.query(_OTHER_HYDRATED, (cid, action.replica_name, cid, cid, cid, cid))
-        return bool(rows and rows[0][0])
+        hydrated = dict(self.db.query(_HYDRATED_REPLICAS, (cid, cid, cid, cid, cid)))
+        if not hydrated.get(action.replica_name, False):
+            return True
+        return any(ok for name, ok in hydrated.items() if name != action.replica_name)
 
     def _interrupted_intents(self, plan: Plan) -> set[str]:
         """Actions of this plan with an intent row but no outcome: a previous attempt died."""
@@ -235,6 +293,7 @@ def _record(
         "kind": action.kind,
         "replica": action.replica_name,
         "size": action.size,
+        **({"alter": action.alter.describe()} if action.alter is not None else {}),
         "phase": phase,
         "reasons": list(action.reasons),
         "dry_run": plan.dry_run,

@@ -13,6 +13,7 @@ from typing import Any
 
 from mz_schedctl_provider.engine.models import (
     Cluster,
+    Reconfiguration,
     Replica,
     Signals,
     Size,
@@ -33,7 +34,19 @@ _CLUSTERS = (
     " FROM mz_catalog.mz_clusters c"
     " LEFT JOIN mz_internal.mz_cluster_schedules s ON s.cluster_id = c.id"
 )
-_AUTO_SCALING = "SELECT DISTINCT cluster_id FROM mz_internal.mz_cluster_auto_scaling_strategies"
+# Materialize's own scheduling (coexistence) and graceful resizes, in one statement: clusters
+# with a built-in AUTO SCALING STRATEGY, and every reconfiguration (v26.35+). Either relation
+# may be missing on older releases: then each is read alone, a missing one counting as empty.
+_AUTO_SCALING = (
+    "SELECT cluster_id, 'auto_scaling', NULL::text, NULL::timestamptz, NULL::text,"
+    " NULL::text, NULL::text FROM mz_internal.mz_cluster_auto_scaling_strategies"
+)
+_RECONFIGURATIONS = (
+    "SELECT cluster_id, 'reconfiguration', status, deadline, on_timeout,"
+    " target ->> 'size', target ->> 'replication_factor'"
+    " FROM mz_internal.mz_cluster_reconfigurations"
+)
+_MZ_SCHEDULING = f"{_AUTO_SCALING} UNION ALL {_RECONFIGURATIONS}"
 _REPLICAS = (
     "SELECT r.id, r.name, r.cluster_id, r.size, st.status, st.reason"
     " FROM mz_catalog.mz_cluster_replicas r"
@@ -95,9 +108,16 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
     objects, object_ids = _objects(db, wanted)
     replicas = _replicas(db, wanted, object_ids)
     activity = _activity(db, strategies)
-    auto_scaling = _auto_scaling(db)
+    auto_scaling, reconfigurations = _mz_scheduling(db)
     clusters = tuple(
-        _cluster(row, replicas.get(row[0], []), objects.get(row[0], {}), activity, auto_scaling)
+        _cluster(
+            row,
+            replicas.get(row[0], []),
+            objects.get(row[0], {}),
+            activity,
+            auto_scaling,
+            reconfigurations.get(row[0]),
+        )
         for row in clusters_rows
         if row[0] in wanted
     )
@@ -145,11 +165,51 @@ def _sizes(db: Database) -> tuple[Size, ...]:
     )
 
 
-def _auto_scaling(db: Database) -> set[str]:
+def _mz_scheduling(db: Database) -> tuple[set[str], dict[str, Reconfiguration]]:
+    """(clusters with a built-in AUTO SCALING STRATEGY, each cluster's reconfiguration)."""
     try:
-        return {str(row[0]) for row in db.query(_AUTO_SCALING)}
+        rows = db.query(_MZ_SCHEDULING)
     except DatabaseError:
-        return set()  # releases before the built-in controller have no such relation
+        rows = _tolerant(db, _AUTO_SCALING) + _tolerant(db, _RECONFIGURATIONS)
+    auto_scaling = {str(row[0]) for row in rows if row[1] == "auto_scaling"}
+    found: dict[str, list[Reconfiguration]] = defaultdict(list)
+    for cid, kind, status, deadline, on_timeout, size, factor in rows:
+        if kind == "reconfiguration" and status is not None:
+            found[str(cid)].append(
+                Reconfiguration(
+                    status=str(status),
+                    deadline=deadline,
+                    on_timeout=None if on_timeout is None else str(on_timeout),
+                    target_size=None if size is None else str(size),
+                    target_replication_factor=_int_or_none(factor),
+                )
+            )
+    return auto_scaling, {cid: _relevant(rcs) for cid, rcs in found.items()}
+
+
+def _tolerant(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        return db.query(sql)
+    except DatabaseError:
+        return []  # a release without this relation
+
+
+def _relevant(reconfigurations: list[Reconfiguration]) -> Reconfiguration:
+    """The one in progress, else the latest by deadline (the relation has no other order)."""
+    running = [r for r in reconfigurations if r.in_progress]
+    if running:
+        return running[-1]
+    return max(
+        enumerate(reconfigurations),
+        key=lambda p: (p[1].deadline is not None, p[1].deadline or datetime.min, p[0]),
+    )[1]
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _replicas(db: Database, wanted: set[str], object_ids: set[str]) -> dict[str, list[Replica]]:
@@ -229,6 +289,7 @@ def _cluster(
     objects: dict[str, int],
     activity: dict[str, datetime],
     auto_scaling: set[str],
+    reconfiguration: Reconfiguration | None,
 ) -> Cluster:
     cid, name, managed, size, replication_factor, schedule = row
     return Cluster(
@@ -246,4 +307,5 @@ def _cluster(
         sources=objects.get("source", 0),
         sinks=objects.get("sink", 0),
         last_activity=activity.get(cid),
+        reconfiguration=reconfiguration if managed else None,
     )

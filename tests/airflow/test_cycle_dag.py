@@ -111,7 +111,7 @@ def test_dry_run_changes_nothing_at_all(cycle: Any, emulator: Any) -> None:
 
 @pytest.mark.parametrize(
     "conf",
-    [{"dry_run": "yes"}, {"dry_run": 1}, {"filter_clusters": 5}, {"filter_clusters": None}],
+    [{"dry_run": "yes"}, {"dry_run": 1}, {"filter_clusters": 5}, {"filter_clusters": ["prod"]}],
 )
 def test_invalid_param_is_rejected_before_a_run_exists(cycle: Any, conf: dict[str, Any]) -> None:
     from airflow.exceptions import ParamValidationError as CoreError

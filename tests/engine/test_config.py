@@ -118,6 +118,14 @@ def test_invalid_values_name_cluster_strategy_and_key(
     assert f"cluster 'c' (u10), strategy {strategy!r}: key {key!r}" in str(err)
 
 
+@pytest.mark.parametrize("value", [10**30, -(10**30), 10**400])
+def test_huge_integers_are_named_errors_not_crashes(value: int) -> None:
+    # JSONB keeps 1e400 as an exact integer; math.isfinite on it used to raise OverflowError.
+    with pytest.raises(ConfigError) as info:
+        check("idle_suspend", {"idle_after_s": value})
+    assert info.value.key == "idle_after_s"
+
+
 @pytest.mark.parametrize("config", ["not json", "[1, 2]", 42, None])
 def test_config_must_be_an_object(config: object) -> None:
     with pytest.raises(ConfigError, match="config"):

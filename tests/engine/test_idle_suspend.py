@@ -162,3 +162,17 @@ def test_suspend_then_resume_cycle_and_idle_clock_after_resume() -> None:
     cp = run(sig)
     assert cp.actions == ()
     assert "remembered" not in cp.state.strategies["idle_suspend"]
+
+
+def test_an_idle_cluster_left_with_only_a_burst_is_suspended() -> None:
+    # A user dropped the base replica: burst lets its replica go (no base to wait for) and
+    # the last-hydrated rail keeps it; the cluster is idle, so it must still be suspended
+    # rather than keep paying for the burst forever.
+    burst = row("u10", "burst", {"burst_replica_size": "800cc"})
+    sig = signals(
+        cluster("c", replica("burst", "800cc"), last_activity=NOW - 2 * HOUR), [burst, IDLE]
+    )
+    cp = run(sig)
+    assert planned(cp) == [("drop_replica", "burst", "800cc")]
+    assert cp.empty_on_purpose
+    assert cp.state.strategies["idle_suspend"]["remembered"] == [{"name": "burst", "size": "800cc"}]

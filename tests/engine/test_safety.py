@@ -213,9 +213,13 @@ def test_scope_system_managed_scheduled_autoscaled() -> None:
     ]
     clusters = [
         cluster("mz_system", cid="s1", is_system=True),
-        cluster("m", cid="u1", managed=True, size="25cc", replication_factor=1),
-        cluster("refresh", cid="u2", managed=False, schedule_type="on-refresh"),
-        cluster("auto", cid="u3", auto_scaling=True),
+        cluster(
+            "m", replica("r1", "25cc"), cid="u1", managed=True, size="25cc", replication_factor=1
+        ),
+        cluster("refresh", cid="u2", managed=True, size="25cc", schedule_type="on-refresh"),
+        cluster(
+            "auto", replica("r1", "25cc"), cid="u3", managed=True, size="25cc", auto_scaling=True
+        ),
         cluster("plain", cid="u4"),
         cluster("no rows", cid="u5"),
     ]
@@ -223,12 +227,15 @@ def test_scope_system_managed_scheduled_autoscaled() -> None:
     got = {c.cluster_name: c for c in plan.clusters}
     assert set(got) == {"mz_system", "m", "refresh", "auto", "plain"}
     assert got["mz_system"].findings[0].message == "system cluster: never touched"
-    assert got["m"].errors and "managed cluster" in got["m"].errors[0]
     assert "SCHEDULE on-refresh" in got["refresh"].findings[0].message
     assert "AUTO SCALING STRATEGY" in got["auto"].findings[0].message
-    assert all(not got[n].actions for n in ("mz_system", "m", "refresh", "auto"))
+    assert all(not got[n].actions for n in ("mz_system", "refresh", "auto"))
+    # A managed cluster is driven with ALTER CLUSTER (tests/engine/test_managed_alter.py).
+    assert [(a.kind, a.alter and a.alter.size) for a in got["m"].actions] == [
+        ("alter_cluster", "50cc")
+    ]
     assert planned(got["plain"]) == [("create_replica", "r_50cc", "50cc")]
-    assert plan.errors() == [f"m: {got['m'].errors[0]}"]
+    assert plan.errors() == []
 
 
 def test_owned_scope_leaves_hand_made_replicas_alone() -> None:

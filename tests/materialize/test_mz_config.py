@@ -137,15 +137,18 @@ def test_predecessor_rows_work_unchanged(emulator: Emulator, name: str) -> None:
     assert state_payload(emulator, resize) is not None  # a version 2 row supersedes version 1
 
 
-def test_a_managed_cluster_is_reported_not_touched(emulator: Emulator, name: str) -> None:
+def test_a_managed_cluster_is_resized_with_alter_cluster(emulator: Emulator, name: str) -> None:
+    """Managed clusters are driven with ALTER CLUSTER (tests/materialize/test_managed.py):
+    through the CLI, a target_size row starts a graceful reconfiguration, audited."""
     emulator.execute(f"CREATE CLUSTER {name} (SIZE = '25cc', REPLICATION FACTOR = 1)")
     cid = emulator.execute("SELECT id FROM mz_clusters WHERE name = %s", (name,))[0][0]
     add_strategy(emulator, cid, "target_size", {"target_size": "100cc"})
 
     done = cli("apply", "--filter-clusters", name, url=emulator.url)
 
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert f"{name}: managed cluster" in done.stderr
-    assert "SET (MANAGED = false)" in done.stderr
-    assert replicas(emulator, name) == {"r1": "25cc"}
-    assert audit(emulator, cid) == []
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WAIT UNTIL READY" in done.stdout
+    assert replicas(emulator, name) == {"r1": "25cc", "r1-pending": "100cc"}
+    rows = audit(emulator, cid)
+    assert [r.phase for r in rows] == ["intent", "outcome"]
+    assert rows[1].executed and rows[1].ctx["kind"] == "alter_cluster"

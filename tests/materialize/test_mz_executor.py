@@ -287,3 +287,25 @@ def test_a_crash_between_apply_and_persist_converges_without_duplicates(
     creates = [s for s in ddl_sent(emulator, since=since) if s.startswith("CREATE") and name in s]
     assert len(creates) == 1, creates
     assert_every_ddl_audited(emulator, since)
+
+
+def test_dropping_an_unhydrated_extra_replica_is_allowed_while_none_is_hydrated(
+    emulator: Emulator, name: str
+) -> None:
+    """The executor's drop check protects hydrated replicas only: an extra replica that is
+    itself still hydrating can go even when no replica is hydrated yet (the planner asks for
+    it; refusing it would fail every cycle until something hydrated)."""
+    cid = make_cluster(emulator, name, replica="r_25cc")
+    emulator.execute(f"CREATE CLUSTER REPLICA \"{name}\".r2 (SIZE = '25cc')")
+    emulator.execute("SELECT mz_emulator.set_hydration_delay(%s, '10 hours')", (name,))
+    emulator.advance(10)  # both online, neither hydrated
+    add_strategy(emulator, cid, "target_size", {"target_size": "25cc"})
+    db = connect(emulator, "psycopg")
+    try:
+        run = run_cycle(db, only=name)
+    finally:
+        db.close()
+    drops = [a for c in run.plan["clusters"] for a in c["actions"] if a["kind"] == "drop_replica"]
+    assert [a["replica_name"] for a in drops] == ["r2"]
+    assert [r["outcome"] for r in run.result["results"]] == ["succeeded"]
+    assert set(replicas(emulator, name)) == {"r_25cc"}

@@ -192,3 +192,76 @@ def test_paused_api_cycle_with_either_driver(emulator: Emulator, db: Database, n
     assert replicas(emulator, name) == {"r1": "25cc"}
     assert [r.executed for r in audit(emulator, cid)] == [False]
     assert state_rows(emulator, cid) == 0
+
+
+def test_the_cli_beside_an_in_process_cycle_reports_the_holder(
+    emulator: Emulator, db3: Database, name: str
+) -> None:
+    """An Airflow cycle (in-process here) holds the lease between its tasks: a CLI apply in
+    the meantime plans, applies nothing, exits 3 and names the holder; once the cycle's
+    persist released the claim, the CLI applies normally."""
+    cid = make_cluster(emulator, name, objects="index")
+    emulator.advance(70)
+    add_strategy(emulator, cid, "target_size", {"target_size": "100cc"})
+    since = server_now(emulator)
+    dag = cycle.CycleSettings(holder="airflow-deployment")
+    assert cycle.claim_lease(db3, dag, cycle_id="dag-run-1").acquired
+    signals = cycle.collect(db3, dag, filter_clusters=name)
+    plan = cycle.decide(signals, cycle_id="dag-run-1", dry_run=False, filter_clusters=name)
+
+    blocked = cli("apply", "--filter-clusters", name, url=emulator.url)
+    assert blocked.returncode == 3, blocked.stdout + blocked.stderr
+    assert "another cycle holds the lease: airflow-deployment (cycle dag-run-1" in blocked.stderr
+    assert "Traceback" not in blocked.stderr
+    assert replicas(emulator, name) == {"r1": "25cc"}
+
+    result = cycle.apply(plan, db3, dag)
+    cycle.persist(plan, result, db3, dag)
+    assert result["executed"] is True
+    assert replicas(emulator, name) == {"r1": "25cc", "r_100cc": "100cc"}
+    emulator.advance(40)
+    after = cli("apply", "--filter-clusters", name, url=emulator.url)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert replicas(emulator, name) == {"r_100cc": "100cc"}
+    creates = [s for s in ddl_sent(emulator, since=since) if s.startswith("CREATE")]
+    assert len([s for s in creates if f'"{name}"' in s]) == 1
+
+
+def test_an_in_process_cycle_beside_a_running_cli_applies_nothing(
+    emulator: Emulator, db3: Database, name: str
+) -> None:
+    """The other way round: the CLI is mid-apply (its DDL is slow), an in-process cycle
+    claims, loses, names the CLI (host:pid) and applies nothing; the CLI finishes alone."""
+    cid = make_cluster(emulator, name, objects="index")
+    emulator.advance(70)
+    add_strategy(emulator, cid, "target_size", {"target_size": "100cc"})
+    since = server_now(emulator)
+    emulator.inject_fault(rf'^CREATE CLUSTER REPLICA "{name}"', "delay", "2")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MZ_SCHEDCTL_PAUSED")}
+    argv = [sys.executable, "-m", "mz_schedctl_provider.cli", "apply", "--database-url",
+            emulator.url, "--filter-clusters", name]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not emulator.execute("SELECT 1 FROM mz_cluster_strategy_leases"):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        mine = cycle.CycleSettings(holder="in-process")
+        claim = cycle.claim_lease(db3, mine, cycle_id="in-process-1")
+        assert not claim.acquired
+        assert claim.holder.endswith(f":{proc.pid}") and claim.cycle_id.startswith("cli-")
+        signals = cycle.collect(db3, mine, filter_clusters=name)
+        plan = cycle.decide(signals, cycle_id="in-process-1", dry_run=False, filter_clusters=name)
+        lost = cycle.apply(plan, db3, mine)
+        assert lost["executed"] is False
+        assert f"another cycle holds the lease: {claim.holder}" in lost["reason"]
+        cycle.persist(plan, lost, db3, mine)
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert replicas(emulator, name) == {"r1": "25cc", "r_100cc": "100cc"}
+    creates = [s for s in ddl_sent(emulator, since=since) if f'"{name}"' in s]
+    assert len(creates) == 1, creates
+    assert emulator.execute("SELECT count(*) FROM mz_cluster_strategy_leases")[0][0] == 0

@@ -7,7 +7,7 @@ simply decided again next cycle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..config import KeySpec, Values
@@ -44,6 +44,8 @@ class IdleState:
     remembered: tuple[tuple[str, str], ...] | None = None
     last_resume_at: datetime | None = None
     first_seen_at: datetime | None = None
+    # Managed clusters: the REPLICATION FACTOR at suspend, restored on resume.
+    replication_factor: int | None = None
 
     @classmethod
     def load(cls, raw: JsonObject) -> IdleState:
@@ -62,6 +64,7 @@ class IdleState:
             remembered=remembered,
             last_resume_at=parse_ts(raw.get("last_resume_at")),
             first_seen_at=parse_ts(raw.get("first_seen_at")),
+            replication_factor=_factor(raw.get("replication_factor")),
         )
 
     def dump(self) -> JsonObject:
@@ -75,7 +78,14 @@ class IdleState:
             out["last_resume_at"] = iso(self.last_resume_at)
         if self.first_seen_at is not None:
             out["first_seen_at"] = iso(self.first_seen_at)
+        if self.replication_factor is not None:
+            out["replication_factor"] = self.replication_factor
         return out
+
+
+def _factor(raw: JsonValue) -> int | None:
+    ok = isinstance(raw, int) and not isinstance(raw, bool) and raw > 0
+    return raw if ok and isinstance(raw, int) else None
 
 
 def suspend_blocker(*, ctx: ClusterContext, params: IdleSuspendParams) -> str | None:
@@ -110,10 +120,18 @@ def idle_clock_start(
 
 
 def resume_set(*, ctx: ClusterContext, st: IdleState, desired: Desired) -> tuple[Desired, str]:
-    """Earlier strategies' wishes win; otherwise the replica set remembered at suspend."""
+    """Earlier strategies' wishes win; otherwise the replica set remembered at suspend.
+    A managed cluster gets its remembered replication factor back either way."""
+    if st.replication_factor is not None:
+        desired = replace(desired, replication_factor=st.replication_factor)
+    factor = (
+        f" (REPLICATION FACTOR {st.replication_factor})"
+        if st.replication_factor is not None
+        else ""
+    )
     if desired.replicas:
         names = ", ".join(repr(r.name) for r in desired.replicas)
-        return desired, f"resume with the replicas other strategies want ({names})"
+        return desired, f"resume with the replicas other strategies want ({names}){factor}"
     out = desired
     restored: list[str] = []
     for name, size in st.remembered or ():
@@ -129,7 +147,7 @@ def resume_set(*, ctx: ClusterContext, st: IdleState, desired: Desired) -> tuple
             )
         )
         restored.append(f"{name!r} ({size})")
-    return out, f"resume the remembered replica set: {', '.join(restored) or 'nothing'}"
+    return out, f"resume the remembered replica set: {', '.join(restored) or 'nothing'}{factor}"
 
 
 def run(
@@ -176,14 +194,24 @@ def run(
                 f"would suspend at {iso(at)}",
             ),
         )
-    if not desired.replicas:
+    # Earlier strategies may have emptied the wish list while replicas still run (a burst
+    # whose base a user dropped: burst lets it go, the last-hydrated rail keeps it): an idle
+    # cluster must still be suspended, else it pays for them forever. Remember those.
+    running = tuple((r.name, r.size) for r in ctx.owned_replicas() if r.size is not None)
+    if not desired.replicas and not running:
         return StrategyResult(
             desired=desired, state=st.dump(), reasons=("idle, but no replica to suspend",)
         )
-    remembered = tuple((r.name, r.size) for r in desired.replicas)
+    remembered = tuple((r.name, r.size) for r in desired.replicas) or running
     reason = f"idle for {int(idle_s)}s (idle_after_s {int(params.idle_after_s)}): suspend"
     out = desired.emptied(strategy=NAME, reason=reason)
-    new = IdleState(suspended_at=now, remembered=remembered, last_resume_at=st.last_resume_at)
+    factor = ctx.cluster.current_replication_factor if ctx.cluster.managed else None
+    new = IdleState(
+        suspended_at=now,
+        remembered=remembered,
+        last_resume_at=st.last_resume_at,
+        replication_factor=factor or None,
+    )
     return StrategyResult(desired=out, state=new.dump(), reasons=(reason,))
 
 
@@ -201,7 +229,7 @@ def while_suspended(
     if params.resume and not ctx.logging_visible:
         # Activity is invisible: a suspended cluster could never wake up, so wake it now.
         out, why = resume_set(ctx=ctx, st=st, desired=desired)
-        new = IdleState(suspended_at=st.suspended_at, remembered=st.remembered, last_resume_at=now)
+        new = replace(st, last_resume_at=now)
         return StrategyResult(
             desired=out,
             state=new.dump(),
@@ -209,7 +237,7 @@ def while_suspended(
         )
     if params.resume and activity is not None and activity > st.suspended_at:
         out, why = resume_set(ctx=ctx, st=st, desired=desired)
-        new = IdleState(suspended_at=st.suspended_at, remembered=st.remembered, last_resume_at=now)
+        new = replace(st, last_resume_at=now)
         return StrategyResult(
             desired=out,
             state=new.dump(),

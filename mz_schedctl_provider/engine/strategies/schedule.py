@@ -43,6 +43,7 @@ from pendulum.tz.timezone import Timezone
 from ..config import KeySpec, Values, check_size
 from ..desired import Desired
 from ..facts import ClusterContext, free_name
+from ..managed import want_size
 from ..models import DesiredReplica, Finding, JsonObject, JsonValue, Size
 from .base import StrategyResult, StrategySpec
 from .idle_suspend import NAME as IDLE_SUSPEND
@@ -434,15 +435,20 @@ def change_text(params: ScheduleParams, nxt: Verdict | None) -> str:
 
 @dataclass(frozen=True)
 class ScheduleState:
-    """Own state: the replica set seen last, to resume after a suspend."""
+    """Own state: the replica set seen last, to resume after a suspend (and, for a managed
+    cluster, its replication factor seen last)."""
 
     remembered: tuple[tuple[str, str], ...] | None = None
+    replication_factor: int | None = None
 
     @classmethod
     def load(cls, raw: JsonObject) -> ScheduleState:
+        factor = raw.get("replication_factor")
+        ok = isinstance(factor, int) and not isinstance(factor, bool) and factor > 0
+        rf = factor if ok and isinstance(factor, int) else None
         items = raw.get("remembered")
         if not isinstance(items, list):
-            return cls()
+            return cls(replication_factor=rf)
         remembered: list[tuple[str, str]] = []
         for item in items:
             if not isinstance(item, dict):
@@ -450,13 +456,16 @@ class ScheduleState:
             name, size = item.get("name"), item.get("size")
             if isinstance(name, str) and isinstance(size, str):
                 remembered.append((name, size))
-        return cls(remembered=tuple(remembered) or None)
+        return cls(remembered=tuple(remembered) or None, replication_factor=rf)
 
     def dump(self) -> JsonObject:
-        if not self.remembered:
-            return {}
-        replicas: list[JsonValue] = [{"name": n, "size": s} for n, s in self.remembered]
-        return {"remembered": replicas}
+        out: JsonObject = {}
+        if self.remembered:
+            replicas: list[JsonValue] = [{"name": n, "size": s} for n, s in self.remembered]
+            out["remembered"] = replicas
+        if self.replication_factor is not None:
+            out["replication_factor"] = self.replication_factor
+        return out
 
 
 def stable_set(desired: Desired) -> tuple[tuple[str, str], ...]:
@@ -465,8 +474,13 @@ def stable_set(desired: Desired) -> tuple[tuple[str, str], ...]:
     return tuple((r.name, r.size) for r in keep)
 
 
-def remember(st: ScheduleState, desired: Desired) -> ScheduleState:
-    return ScheduleState(remembered=stable_set(desired) or st.remembered)
+def remember(st: ScheduleState, desired: Desired, ctx: ClusterContext) -> ScheduleState:
+    c = ctx.cluster
+    factor = c.current_replication_factor if c.managed else 0
+    return ScheduleState(
+        remembered=stable_set(desired) or st.remembered,
+        replication_factor=factor or st.replication_factor,
+    )
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -489,7 +503,7 @@ def run(
     if ev.verdict.state == "off" or params.outside == "suspend":
         return force_off(ctx=ctx, st=st, ev=ev, desired=desired)
     why = f"{ev.where}: leave it to the other strategies (outside: leave)"
-    return StrategyResult(desired=desired, state=remember(st, desired).dump(), reasons=(why,))
+    return StrategyResult(desired=desired, state=remember(st, desired, ctx).dump(), reasons=(why,))
 
 
 def force_off(
@@ -501,7 +515,10 @@ def force_off(
         why = f"{ev.where}: not suspended: the controller's own session runs on this cluster"
         finding = Finding(kind="schedule_refused", severity="warning", strategy=NAME, message=why)
         return StrategyResult(
-            desired=desired, state=remember(st, desired).dump(), reasons=(why,), findings=(finding,)
+            desired=desired,
+            state=remember(st, desired, ctx).dump(),
+            reasons=(why,),
+            findings=(finding,),
         )
     verb = "suspend" if ctx.owned_replicas() else "stay suspended"
     extra = []
@@ -512,7 +529,7 @@ def force_off(
         extra.append(f"stops its {c.sources} source(s) and {c.sinks} sink(s)")
     reason = f"{ev.where}: {verb}" + (f"; {'; '.join(extra)}" if extra else "")
     out = desired.emptied(strategy=NAME, reason=reason)
-    return StrategyResult(desired=out, state=remember(st, desired).dump(), reasons=(reason,))
+    return StrategyResult(desired=out, state=remember(st, desired, ctx).dump(), reasons=(reason,))
 
 
 def keep_on(
@@ -546,9 +563,14 @@ def keep_on(
     if undone:
         what += f"; overrides {IDLE_SUSPEND}'s suspend"
     out = replace(out, empty_on_purpose=False)  # keep-on is never an intended empty cluster
+    if verb == "resume" and out.replication_factor is None and st.replication_factor:
+        # A managed cluster resumes with the replication factor it had (idle_suspend's, if it
+        # set one, wins: it suspended the cluster last).
+        out = replace(out, replication_factor=st.replication_factor)
+        what += f" (REPLICATION FACTOR {st.replication_factor})"
     return StrategyResult(
         desired=out,
-        state=remember(st, out).dump(),
+        state=remember(st, out, ctx).dump(),
         reasons=(f"{ev.where}: {verb} {what}",),
         findings=findings,
     )
@@ -587,7 +609,13 @@ def resume_remembered(
 
 
 def resize(*, ctx: ClusterContext, desired: Desired, size: str, where: str) -> tuple[Desired, str]:
-    """One replica of the window's size; others go once it is hydrated (zero downtime)."""
+    """One replica of the window's size; others go once it is hydrated (zero downtime).
+    A managed cluster runs at the window's size (a graceful ALTER CLUSTER)."""
+    if ctx.cluster.managed:
+        out, what = want_size(
+            desired=desired, size=size, strategy=NAME, reason=f"{where}: window size {size}"
+        )
+        return out, f"at {size}: {what}"
     out = desired
     for r in ctx.owned_replicas():
         # A replica of the window's size that an earlier strategy retired: take it back

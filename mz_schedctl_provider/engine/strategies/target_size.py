@@ -8,6 +8,7 @@ from datetime import datetime
 from ..config import KeySpec, Values
 from ..desired import Desired
 from ..facts import ClusterContext, free_name
+from ..managed import want_size
 from ..models import DesiredReplica, JsonObject
 from .base import StrategyResult, StrategySpec
 
@@ -56,6 +57,12 @@ def run(
 ) -> StrategyResult:
     assert isinstance(params, TargetSizeParams)
     size = params.target_size
+    if ctx.cluster.managed:
+        # The cluster's SIZE, by a graceful ALTER CLUSTER; its replication factor stays.
+        out, what = want_size(
+            desired=desired, size=size, strategy=NAME, reason=f"target size {size}"
+        )
+        return StrategyResult(desired=out, state={}, reasons=(what,))
     # A replica of the target size counts whatever its name (predecessor r_<size> included).
     candidates = [r for r in desired.replicas if r.size == size]
     others = [r for r in desired.replicas if r.size != size]

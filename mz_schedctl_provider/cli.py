@@ -21,7 +21,7 @@ from psycopg import conninfo
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.materialize import cycle
 from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
-from mz_schedctl_provider.materialize.store import LeaseClaim, Store
+from mz_schedctl_provider.materialize.store import LeaseClaim, Store, create_sql
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
 PAUSED_ENV = "MZ_SCHEDCTL_PAUSED"
@@ -91,8 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         except re.error as exc:
             raise UsageError(f"--filter-clusters is not a valid regex: {exc}") from None
     if args.command == "init" and args.print_sql:
-        store = Store(Database.__new__(Database), schema=args.schema)
-        print(";\n".join(store.create_sql()) + ";")
+        print(";\n".join(create_sql(args.schema)) + ";")
         return EXIT_OK
     db = _connect(args)
     try:
@@ -136,14 +135,10 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
         filter_clusters=args.filter_clusters,
         experimental=settings.experimental,
     )
-    outcome = cycle.persist(plan, _dry_apply(plan, db, settings), db, settings)
+    outcome = cycle.persist(plan, cycle.apply(plan, db, settings), db, settings)
     _print_plan(plan, None, json_out=args.json)
     _print_problems(outcome.problems)
     return EXIT_PROBLEMS if outcome.problems else EXIT_OK
-
-
-def _dry_apply(plan: JsonObject, db: Database, settings: cycle.CycleSettings) -> JsonObject:
-    return cycle.apply(plan, db, settings)
 
 
 def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:

@@ -147,13 +147,10 @@ def _creating_tables(store: Store, run: Callable[[], ApplyResult]) -> ApplyResul
 
 def lease_holder(store: Store, *, cycle_id: str) -> str | None:
     """None when our cycle holds the lease; else who does (or why we do not)."""
-    rows = store.db.query(
-        f"SELECT holder, cycle_id FROM {store.table('mz_cluster_strategy_leases')}"
-        " WHERE expires_at > now() ORDER BY claimed_at, holder, cycle_id LIMIT 1"
-    )
-    if not rows:
+    winner = store.lease_winner()
+    if winner is None:
         return "nobody (our claim expired or was never made)"
-    holder, held_by = rows[0]
+    holder, held_by, _expires = winner
     return None if held_by == cycle_id else f"{holder} (cycle {held_by})"
 
 

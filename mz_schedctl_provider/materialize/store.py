@@ -68,19 +68,12 @@ class Store:
         self.schema = schema
 
     def table(self, name: str) -> str:
-        return f"{ident(self.schema)}.{ident(name)}"
+        return _qualified(self.schema, name)
 
     # Bootstrap -------------------------------------------------------------------------------
 
-    def create_sql(self) -> list[str]:
-        """The idempotent DDL, also printed by ``mz-schedctl init --print-sql``."""
-        return [
-            f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns})"
-            for name, columns in _TABLES.items()
-        ]
-
     def bootstrap(self) -> None:
-        for statement in self.create_sql():
+        for statement in create_sql(self.schema):
             self.db.execute(statement)
 
     # Reads -----------------------------------------------------------------------------------
@@ -213,16 +206,25 @@ class Store:
             f" VALUES (%s, %s, now(), now() + make_interval(secs => %s))",
             (holder, cycle_id, int(ttl_s)),
         )
+        winner = self.lease_winner()
+        if winner is None:  # our claim expired already: a TTL shorter than a round trip
+            return LeaseClaim(False, holder, cycle_id, None)
+        win_holder, win_cycle, expires = winner
+        if win_cycle != cycle_id:
+            self.release_lease(cycle_id=cycle_id)  # a lost claim must not block the next cycle
+        return LeaseClaim(win_cycle == cycle_id, win_holder, win_cycle, expires)
+
+    def lease_winner(self) -> tuple[str, str, datetime] | None:
+        """(holder, cycle_id, expires_at) of the earliest unexpired claim (ties broken by
+        holder): the cycle that holds the lease, as every claimant computes it."""
         rows = self.db.query(
             f"SELECT holder, cycle_id, expires_at FROM {self.table(LEASES)}"
             f" WHERE expires_at > now() ORDER BY claimed_at, holder, cycle_id LIMIT 1"
         )
-        if not rows:  # our claim expired already: a TTL shorter than a round trip
-            return LeaseClaim(False, holder, cycle_id, None)
-        win_holder, win_cycle, expires = rows[0]
-        if win_cycle != cycle_id:
-            self.release_lease(cycle_id=cycle_id)  # a lost claim must not block the next cycle
-        return LeaseClaim(win_cycle == cycle_id, str(win_holder), str(win_cycle), expires)
+        if not rows:
+            return None
+        holder, cycle_id, expires = rows[0]
+        return str(holder), str(cycle_id), expires
 
     def release_lease(self, *, cycle_id: str) -> None:
         self.db.execute(f"DELETE FROM {self.table(LEASES)} WHERE cycle_id = %s", (cycle_id,))
@@ -232,3 +234,16 @@ def _newer(a: datetime | None, b: datetime | None) -> bool:
     if b is None:
         return a is not None
     return a is not None and a > b
+
+
+def create_sql(schema: str) -> list[str]:
+    """The idempotent DDL, also printed by ``mz-schedctl init --print-sql`` (no connection
+    needed)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {_qualified(schema, name)} ({columns})"
+        for name, columns in _TABLES.items()
+    ]
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{ident(schema)}.{ident(name)}"

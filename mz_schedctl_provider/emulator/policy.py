@@ -378,7 +378,9 @@ def analyze(sql: str) -> Analysis:
     try:
         parsed = parse_sql(sql)
     except ParseError:
-        return Analysis(rewritten, "single", False, False, False, None)
+        # PostgreSQL reports the syntax error; Materialize's transaction rules never see a
+        # statement it cannot parse, so it takes no transaction class.
+        return Analysis(rewritten, "control", False, False, False, None)
     if not parsed:
         return Analysis(rewritten, "control", False, False, False, None)
     stmt = parsed[0].stmt

@@ -102,7 +102,10 @@ class ClientSession:
         self._cond = threading.Condition()
         self._pending: deque[Pending] = deque()
         self._backend_status = b"I"
-        self._backend_failed = False  # PostgreSQL skips messages until the next Sync
+        # PostgreSQL answered an extended-protocol message with an error and now discards
+        # every message up to the next Sync the proxy forwards: they get no reply at all.
+        self._skipping = False
+        self._skip_error: str | None = None  # the error, until a discarded statement logs it
         self._backend_failed_last = False  # the last forwarded simple query failed
         self._dropping = False
         self._closed = False
@@ -278,11 +281,25 @@ class ClientSession:
 
     def _forward(self, msg: pw.Message | bytes, pending: Pending | None) -> None:
         raw = msg if isinstance(msg, bytes) else msg.encode()
+        discarded = None
         if pending is not None:
             with self._cond:
-                self._pending.append(pending)
+                if pending.kind == "sync":
+                    # PostgreSQL stops discarding at this Sync: everything after it is answered.
+                    self._skipping = False
+                    self._pending.append(pending)
+                elif self._skipping:
+                    # PostgreSQL will discard this message without a reply: waiting for one
+                    # would hang the session (the relay already passed the error on).
+                    discarded = pending
+                else:
+                    self._pending.append(pending)
         assert self._backend is not None
         self._backend.sendall(raw)
+        if discarded is not None:
+            # Only this thread reads _skip_error while PostgreSQL discards: the relay sets it
+            # again only after a new error, which needs the Sync forwarded first.
+            self._skip_error = self._skipped(discarded, error=self._skip_error)
 
     def _drain(self) -> None:
         """Wait until PostgreSQL answered everything forwarded so far."""
@@ -402,6 +419,8 @@ class ClientSession:
             drop_after=outcome.drop_after,
             marks_control=prep.analysis.calls_emulator,
         )
+        # Whether *this* statement failed: a failure of an earlier group must not stop this one.
+        self._backend_failed_last = False
         self._forward(_query(prep.analysis.sql), pending)
         self._note_txn_words(prep.sql)
         self._drain()
@@ -420,7 +439,7 @@ class ClientSession:
             self._forward(pw.Message(b"P", payload), Pending("parse"))
             return
         self._drain()
-        if self._backend_failed:
+        if self._skipping:
             self._skip_to_sync = True
             return
         if prep.analysis is not None and prep.analysis.error is not None:
@@ -454,7 +473,7 @@ class ClientSession:
             self._forward(msg, Pending("describe"))
             return
         self._drain()
-        if self._backend_failed:
+        if self._skipping:
             self._skip_to_sync = True
             return
         head = b"" if target == b"P" else pw.parameter_description(0)
@@ -478,7 +497,7 @@ class ClientSession:
             self._execute_passthrough(msg, prep)
             return
         self._drain()
-        if self._backend_failed:
+        if self._skipping:
             self._skip_to_sync = True
             return
         result = portal.result
@@ -498,7 +517,7 @@ class ClientSession:
             raise pw.ConnectionClosed
         if outcome.error is not None:
             self._drain()
-            if not self._backend_failed:
+            if not self._skipping:
                 self._refuse(outcome.error, outcome.log)
             self._skip_to_sync = True
             return
@@ -533,7 +552,7 @@ class ClientSession:
 
     def _answer_locally(self, data: bytes) -> None:
         self._drain()
-        if self._backend_failed:
+        if self._skipping:
             self._skip_to_sync = True
             return
         self._send(data)
@@ -556,7 +575,7 @@ class ClientSession:
         if fault is not None and fault.action == "drop_before":
             self.close()
             raise pw.ConnectionClosed
-        error = self._txn_error(cls)
+        error = _aborted_transaction() if self._in_failed_block() else self._txn_error(cls)
         if fault is not None and fault.action == "error":
             error = MzError(fault.message, sqlstate=fault.sqlstate)
         if fault is not None and fault.action == "delay":
@@ -673,15 +692,24 @@ class ClientSession:
             self.in_block = False
             self._txn_class = None
 
+    def _in_failed_block(self) -> bool:
+        """The explicit transaction already failed (PostgreSQL said so at its last Ready)."""
+        return self.in_block and self._backend_status == b"E"
+
     def _refuse(self, error: MzError, entry: LogEntry | None) -> None:
-        """Send an error the proxy raised itself, keeping the transaction state honest."""
+        """Send an error the proxy raised itself, keeping the transaction state honest.
+        Callers have drained, so the backend's transaction status is current."""
+        failed_block = self._in_failed_block()
+        if failed_block:
+            # Materialize checks for a failed transaction before anything else, as PostgreSQL.
+            error = _aborted_transaction()
         self._finish(entry, "error", error=str(error.message))
         self._send(
             pw.error_response(
                 error.message, sqlstate=error.sqlstate, detail=error.detail, hint=error.hint
             )
         )
-        if self.in_block:
+        if self.in_block and not failed_block:
             self._forward(_query(_POISON.decode()), Pending("poison", swallow=True))
             self._drain()
         self._skip_to_sync = True
@@ -773,25 +801,30 @@ class ClientSession:
             self._pass_on(msg, head)
             return
         self._pass_on(msg, head)
-        self._backend_failed = True
-        # PostgreSQL now skips every message up to the next Sync: so do their replies.
+        # PostgreSQL now discards every message up to the next Sync, so the requests queued
+        # before it get no reply. Those the front thread forwards later, until it forwards a
+        # Sync, are discarded there (`_forward`): the two are decided under the same lock.
         with self._cond:
             skipped = []
             while self._pending and self._pending[0].kind != "sync":
                 skipped.append(self._pending.popleft())
+            if not self._pending:
+                self._skipping = True
+                # No statement of the batch so far has a log entry to carry the error: the
+                # first one the front thread discards will.
+                logged = any(item.logs for item in skipped)
+                self._skip_error = None if logged else fields.get("M")
             self._cond.notify_all()
-        first = True
+        error = fields.get("M")
         for item in skipped:
-            for _ in list(item.logs):
-                self._finish_next_log(
-                    item, "error" if first else "aborted", error=fields.get("M") if first else None
-                )
-            first = False
-            self._after_done(item)
+            error = self._skipped(item, error=error)
 
     def _on_ready(self, head: Pending, msg: pw.Message) -> None:
         status = msg.payload[:1]
         self._backend_status = status
+        if head.marks_control:
+            # Before the client hears Ready: its next statement must see what the call armed.
+            self.server.mark_stale()
         if not (head.swallow or head.hide_ready):
             self._pass_on(msg, head)
         with self._cond:
@@ -799,7 +832,6 @@ class ClientSession:
                 self._pending.popleft()
             if not self._pending and status == b"I":
                 self.in_block = False
-            self._backend_failed = False
             if head.kind != "poison":
                 self._backend_failed_last = self._backend_failed_last and head.hide_ready
             self._cond.notify_all()
@@ -813,6 +845,16 @@ class ClientSession:
                 self._pending.popleft()
             self._cond.notify_all()
         self._after_done(head)
+
+    def _skipped(self, item: Pending, *, error: str | None) -> str | None:
+        """A request PostgreSQL discarded after an error. The first statement of the batch
+        with a log entry is the one that failed and logs the error; the rest end as aborted.
+        Returns the error if this request did not log it."""
+        for _ in list(item.logs):
+            self._finish_next_log(item, "aborted" if error is None else "error", error=error)
+            error = None
+        self._after_done(item)
+        return error
 
     def _after_done(self, item: Pending) -> None:
         if item.marks_control:
@@ -854,6 +896,13 @@ _FRONT_HANDLERS = {
     b"S": ClientSession._on_sync,
     b"H": ClientSession._on_flush,
 }
+
+
+def _aborted_transaction() -> MzError:
+    return MzError(
+        "current transaction is aborted, commands ignored until end of transaction block",
+        sqlstate="25P02",
+    )
 
 
 def _query(sql: str) -> bytes:

@@ -33,6 +33,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from mz_schedctl_provider.emulator import replica_views
+
 USER_ROLE = "materialize"
 SEARCH_PATH = "public, mz_catalog, pg_catalog"
 MZ_VERSION = "v26.37.0 (mz-schedctl emulator)"
@@ -92,6 +94,7 @@ MZ_INTERNAL_RELATIONS = frozenset(
         "mz_compute_hydration_statuses",
         "mz_cluster_replica_status_history",
         "mz_cluster_replica_statuses",
+        "mz_cluster_replica_history",
         "mz_cluster_replica_utilization",
         "mz_statement_execution_history",
         "mz_statement_execution_history_redacted",
@@ -151,14 +154,17 @@ CREATE TABLE mz_emulator.replicas (
     owner_id text NOT NULL DEFAULT 'u1',
     pending bool NOT NULL DEFAULT false,  -- created by a graceful reconfiguration
     created_at timestamptz NOT NULL,
+    -- Names as of the create event (mz_cluster_replica_history keeps them through renames).
+    created_name text NOT NULL,
+    created_cluster_name text NOT NULL,
     dropped_at timestamptz,               -- dropped replicas stay so status history stays
     cpu_percent float8,
     memory_percent float8
 );
 CREATE UNIQUE INDEX replicas_live_name ON mz_emulator.replicas (cluster_id, name)
     WHERE dropped_at IS NULL;
--- One row per process lifetime: starts offline/initializing, online after `startup`,
--- ends with a crash (end_reason) after which a new incarnation starts.
+-- One row per process lifetime: online after `startup`, ends with a crash (ended_at; the
+-- reason Materialize reports, NULL or oom-killed, in end_reason) after which a new one starts.
 CREATE TABLE mz_emulator.incarnations (
     replica_id text NOT NULL,
     n int NOT NULL,
@@ -274,7 +280,9 @@ SELECT o.id AS object_id, o.kind, r.id AS replica_id, r.cluster_id,
            GREATEST(r.online_at, o.created_at)
            + CASE WHEN o.id LIKE 's%' THEN interval '0' ELSE r.hydration_delay END
        END AS hydrated_at,
-       GREATEST(r.started_at, o.created_at) AS hydration_began_at,
+       -- Materialize times hydration on the replica from the dataflow's installation, which
+       -- needs the process up: hydration_time excludes the start-up.
+       GREATEST(r.online_at, o.created_at) AS hydration_began_at,
        r.now
 FROM mz_emulator.items o
 JOIN mz_emulator.replica_now r ON r.cluster_id = o.cluster_id
@@ -365,34 +373,6 @@ SELECT * FROM (VALUES ('s1'::text, 20200::oid, NULL::text, 'mz_catalog'::text, '
 """
 
 _INTERNAL_CATALOG_VIEWS = """
-CREATE VIEW mz_internal.mz_cluster_replica_status_history AS
-SELECT h.replica_id, h.process_id, h.status, h.reason, h.occurred_at
-FROM (
-    SELECT i.replica_id, 0::bigint AS process_id, 'offline'::text AS status,
-           'initializing'::text AS reason, i.started_at AS occurred_at, 0 AS seq
-    FROM mz_emulator.incarnations i
-    UNION ALL
-    SELECT i.replica_id, 0::bigint, 'online', NULL, i.started_at + i.startup, 1
-    FROM mz_emulator.incarnations i
-    JOIN mz_emulator.replicas r ON r.id = i.replica_id
-    WHERE (i.ended_at IS NULL OR i.ended_at >= i.started_at + i.startup)
-      AND (r.dropped_at IS NULL OR r.dropped_at >= i.started_at + i.startup)
-    UNION ALL
-    SELECT i.replica_id, 0::bigint, 'offline', i.end_reason, i.ended_at, 2
-    FROM mz_emulator.incarnations i
-    WHERE i.ended_at IS NOT NULL AND i.end_reason IS NOT NULL
-) h, mz_emulator.env e
-WHERE h.occurred_at <= e.now
-ORDER BY h.occurred_at, h.seq;
-
-CREATE VIEW mz_internal.mz_cluster_replica_statuses AS
-SELECT DISTINCT ON (h.replica_id, h.process_id)
-       h.replica_id, h.process_id, h.status, h.reason, h.occurred_at AS updated_at
-FROM mz_internal.mz_cluster_replica_status_history h
-JOIN mz_emulator.replicas r ON r.id = h.replica_id AND r.dropped_at IS NULL
-ORDER BY h.replica_id, h.process_id, h.occurred_at DESC,
-         CASE h.status WHEN 'online' THEN 0 ELSE 1 END;
-
 CREATE VIEW mz_internal.mz_cluster_replica_utilization AS
 SELECT r.id AS replica_id, 0::bigint AS process_id,
        CASE WHEN r.online THEN COALESCE(r.cpu_percent, 1.0) END::float8 AS cpu_percent,
@@ -663,28 +643,33 @@ DECLARE
     v_inc record;
     v_at timestamptz;
 BEGIN
-    IF reason IS NULL OR reason = '' OR reason = 'initializing' THEN
-        RAISE EXCEPTION 'mz_emulator.inject_crash: reason must be a crash reason, not %',
-            quote_nullable(reason) USING ERRCODE = '22023';
+    IF reason = 'initializing' THEN
+        RAISE EXCEPTION 'mz_emulator.inject_crash: initializing is a start-up state, not a crash'
+            USING ERRCODE = '22023';
     END IF;
     SELECT * INTO v_inc FROM incarnations WHERE replica_id = v_replica
      ORDER BY n DESC LIMIT 1 FOR UPDATE;
     v_at := GREATEST(mz_emulator.now(), v_inc.started_at);
-    UPDATE incarnations SET ended_at = v_at, end_reason = reason
+    -- Materialize knows one crash reason (OfflineReason::OomKilled); any other exit is
+    -- reported with reason NULL, whatever the caller called it.
+    UPDATE incarnations SET ended_at = v_at,
+                            end_reason = CASE WHEN reason = 'oom-killed' THEN reason END
      WHERE replica_id = v_replica AND n = v_inc.n;
     PERFORM mz_emulator.start_incarnation(v_replica, v_at + interval '1 second');
     RETURN v_at;
 END $$;
 COMMENT ON FUNCTION mz_emulator.inject_crash(text, text, text) IS
-  'Crashes replica cluster.replica now: one offline row with the given reason in '
-  'mz_cluster_replica_status_history, then a restart one second later (offline/initializing, '
-  'online after the start-up delay) that hydrates again from scratch. Returns the crash time.';
+  'Crashes replica cluster.replica now: one offline row in mz_cluster_replica_status_history '
+  'with reason oom-killed if reason is oom-killed, else NULL (Materialize reports no other '
+  'reason), then a restart one second later, online after the start-up delay, that hydrates '
+  'again from scratch. Returns the crash time.';
 
 CREATE FUNCTION mz_emulator.inject_oom(cluster text, replica text) RETURNS timestamptz
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = mz_emulator, pg_catalog, pg_temp
 AS $$ SELECT mz_emulator.inject_crash(cluster, replica, 'oom-killed') $$;
 COMMENT ON FUNCTION mz_emulator.inject_oom(text, text) IS
-  'Out-of-memory kill of replica cluster.replica: inject_crash with reason oom-killed.';
+  'Out-of-memory kill of replica cluster.replica: inject_crash with reason oom-killed, as '
+  'Kubernetes (Cloud) reports it (the docker image reports NULL for any exit).';
 
 CREATE FUNCTION mz_emulator.record_activity(cluster text) RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = mz_emulator, pg_catalog, pg_temp
@@ -890,8 +875,10 @@ def _insert_replica(
 ) -> None:
     conn.execute(
         "INSERT INTO mz_emulator.replicas (id, name, cluster_id, size, owner_id, pending,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (replica_id, name, cluster_id, size, owner, pending, at),
+        " created_at, created_name, created_cluster_name)"
+        " SELECT %s, %s, %s, %s, %s, %s, %s, %s, c.name FROM mz_emulator.clusters c"
+        " WHERE c.id = %s",
+        (replica_id, name, cluster_id, size, owner, pending, at, name, cluster_id),
     )
     conn.execute("SELECT mz_emulator.start_incarnation(%s, %s)", (replica_id, at))
 
@@ -998,6 +985,7 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
             _temporal_operator_sql(),
             _INTERNAL_VIEWS,
             _CATALOG_VIEWS,
+            replica_views.SQL,
             _INTERNAL_CATALOG_VIEWS,
             _CONTROL_FUNCTIONS,
         ):

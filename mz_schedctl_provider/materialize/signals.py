@@ -52,16 +52,26 @@ _REPLICAS = (
     " FROM mz_catalog.mz_cluster_replicas r"
     " LEFT JOIN mz_internal.mz_cluster_replica_statuses st ON st.replica_id = r.id"
 )
-# First event = creation (mz_cluster_replicas has no timestamp); crashes counted in a window.
+# Per live replica: its creation (mz_cluster_replica_history, from the audit log; else its
+# first status event) and its OOM kills and crashes in a window. An offline row is a crash only
+# once the replica has been online: before its first online row it is start-up (Kubernetes
+# reports a starting pod offline with reason NULL; Materialize's own "initializing" never is a
+# crash). An OOM kill counts whenever it happens.
+_RECENT = f"h.occurred_at > now() - INTERVAL '{CRASH_WINDOW_S} seconds'"
 _HISTORY = (
-    "SELECT h.replica_id, min(h.occurred_at),"
-    " sum(CASE WHEN h.status = 'offline' AND h.reason = 'oom-killed'"
-    f"  AND h.occurred_at > now() - INTERVAL '{CRASH_WINDOW_S} seconds' THEN 1 ELSE 0 END),"
-    " sum(CASE WHEN h.status = 'offline' AND coalesce(h.reason, '') <> 'initializing'"
-    f"  AND h.occurred_at > now() - INTERVAL '{CRASH_WINDOW_S} seconds' THEN 1 ELSE 0 END)"
-    " FROM mz_internal.mz_cluster_replica_status_history h"
-    " JOIN mz_catalog.mz_cluster_replicas r ON r.id = h.replica_id"
-    " GROUP BY h.replica_id"
+    "SELECT r.id, coalesce(min(rh.created_at), min(h.occurred_at)),"
+    f" sum(CASE WHEN h.status = 'offline' AND h.reason = 'oom-killed' AND {_RECENT}"
+    "  THEN 1 ELSE 0 END),"
+    f" sum(CASE WHEN h.status = 'offline' AND {_RECENT} AND (h.reason = 'oom-killed'"
+    "  OR (coalesce(h.reason, '') <> 'initializing' AND f.first_online <= h.occurred_at))"
+    "  THEN 1 ELSE 0 END)"
+    " FROM mz_catalog.mz_cluster_replicas r"
+    " LEFT JOIN mz_internal.mz_cluster_replica_status_history h ON h.replica_id = r.id"
+    " LEFT JOIN (SELECT replica_id, min(occurred_at) AS first_online"
+    "  FROM mz_internal.mz_cluster_replica_status_history WHERE status = 'online'"
+    "  GROUP BY replica_id) f ON f.replica_id = r.id"
+    " LEFT JOIN mz_internal.mz_cluster_replica_history rh ON rh.replica_id = r.id"
+    " GROUP BY r.id"
 )
 # User objects only ("u" ids): clusters also host system introspection indexes ("si" ids).
 # Subsources and progress collections hydrate with their parent source, so only real sources

@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         help="statement logging sample rate, as Materialize Cloud (0.99); 0 = the docker image",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for statement-log sampling")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="deliver every message N ms late in each direction (a remote region); 0 = none",
+    )
     return p
 
 
@@ -42,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not 0 <= args.sample_rate <= 1:
         print("mz-schedctl-emulator: --sample-rate must be between 0 and 1", file=sys.stderr)
+        return 2
+    if args.latency_ms < 0:
+        print("mz-schedctl-emulator: --latency-ms must be 0 or more", file=sys.stderr)
         return 2
     from mz_schedctl_provider.emulator.control import run_emulator
 
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             keep=args.keep,
             seed=args.seed,
+            latency_ms=args.latency_ms,
         ) as emulator:
             print(emulator.url, flush=True)
             print(

@@ -100,7 +100,9 @@ def test_errors_leave_the_session_usable(conn: psycopg.Connection[Any]) -> None:
         conn.execute("CREATE CLUSTER REPLICA quickstart.r9 (SIZE = '25cc')")
     assert "cannot modify managed cluster quickstart" in str(err.value)
     # A pipeline up to its Sync is one implicit transaction: an error in it skips the rest
-    # and rolls back what ran before it, as in PostgreSQL and Materialize.
+    # and rolls back what ran before it, as in PostgreSQL and Materialize (its
+    # test/pgtest/transactions.pt: "An error in extended protocol ignores other statements
+    # until Sync").
     conn.execute("CREATE TABLE IF NOT EXISTS aborted (a int)")
     with pytest.raises(psycopg.errors.UndefinedTable), conn.pipeline():
         conn.execute("INSERT INTO aborted VALUES (1)")

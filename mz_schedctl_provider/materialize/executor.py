@@ -15,7 +15,12 @@ from mz_schedctl_provider.engine.models import (
     Outcome,
     Plan,
 )
-from mz_schedctl_provider.materialize.db import ConnectionLost, Database, DatabaseError
+from mz_schedctl_provider.materialize.db import (
+    CLIENT_TIMEOUT_GRACE_S,
+    ConnectionLost,
+    Database,
+    DatabaseError,
+)
 from mz_schedctl_provider.materialize.ddl import render
 from mz_schedctl_provider.materialize.store import ACTIONS, AuditRecord, Store
 
@@ -135,7 +140,11 @@ class Executor:
         sql = action.sql or render(action)
         self._audit(plan, action, phase="intent", executed=None)
         try:
-            self.db.execute(sql)
+            self.db.execute(
+                sql,
+                purpose=f"{action.describe()} on cluster {action.cluster_name!r}",
+                timeout_s=_ddl_bound(action),
+            )
         except ConnectionLost as exc:
             return self._after_lost_connection(plan, cluster, action, str(exc))
         except DatabaseError as exc:
@@ -268,6 +277,16 @@ class Executor:
         self.store.audit(
             [_record(plan, action, phase=phase, executed=executed, note=note, error=error)]
         )
+
+
+def _ddl_bound(action: Action) -> float | None:
+    """A graceful resize may wait up to its TIMEOUT (Materialize before v26.35 returns only when
+    the new replicas are ready; v26.35+ at once): its client-side bound covers that wait. Every
+    other DDL has the connection's bound (None)."""
+    alter = action.alter
+    if alter is None or not alter.wait:
+        return None
+    return (alter.timeout_s if alter.timeout_s is not None else 3600.0) + CLIENT_TIMEOUT_GRACE_S
 
 
 def _may_leave_none(cluster: ClusterPlan) -> bool:

@@ -134,7 +134,7 @@ def _predecessor_install(emu: Emulator) -> str:
         "INSERT INTO mz_cluster_strategy_actions"
         " (action_id, cluster_id, action_sql, decision_ctx, executed, error_message)"
         " VALUES ('a-old-1', %s, 'CREATE CLUSTER REPLICA reporting.r_50cc (SIZE ''50cc'')',"
-        " '{\"reason\": \"resize\"}', true, NULL),"
+        ' \'{"reason": "resize"}\', true, NULL),'
         " ('a-old-2', %s, 'DROP CLUSTER REPLICA reporting.r_50cc', '{}', true, NULL)",
         (cid, cid),
     )

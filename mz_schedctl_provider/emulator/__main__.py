@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
         help="statement logging sample rate, as Materialize Cloud (0.99); 0 = the docker image",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for statement-log sampling")
+    p.add_argument(
+        "--hydration-delay",
+        help="hydration time of every user object on a 25cc replica, e.g. '60 seconds' "
+        "(default: estimated per object from the rows it reads, at least 1 second)",
+    )
     return p
 
 
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             keep=args.keep,
             seed=args.seed,
+            hydration_delay=args.hydration_delay,
         ) as emulator:
             print(emulator.url, flush=True)
             print(

@@ -86,6 +86,7 @@ def run_emulator(
     data_dir: Path | None = None,
     keep: bool = False,
     seed: int = 0,
+    hydration_delay: str | None = None,
 ) -> Iterator[Emulator]:
     """Start an emulator (its own PostgreSQL unless ``postgres_url`` is given); stop it after.
 
@@ -93,6 +94,8 @@ def run_emulator(
     :param password: require this password from clients.
     :param sample_rate: statement logging rate (system max and default); 0 is the docker image.
     :param keep: keep the data directory (or external database) after stopping.
+    :param hydration_delay: an interval (``"60 seconds"``): every user object hydrates in that
+        time on a 25cc replica (``mz_emulator.set_delays(NULL, ...)``) instead of its estimate.
     """
     if postgres_url:
         backend = postgres.use_existing(postgres_url, keep=keep, sample_rate=sample_rate)
@@ -103,6 +106,10 @@ def run_emulator(
         emulator = Emulator(server=server, backend=backend, password=password)
         server.start()
         try:
+            if hydration_delay is not None:
+                emulator.execute(
+                    "SELECT mz_emulator.set_delays(NULL, %s::interval)", (hydration_delay,)
+                )
             yield emulator
         finally:
             emulator.server.stop()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import dict_row
 
-from . import catalog
+from . import catalog, hydration
 from . import mzsql as m
 from .mzsql import MzError, quote_ident
 
@@ -901,6 +901,8 @@ def _new_item(
             None if create_sql is None else m.redact(create_sql),
         ),
     )
+    if kind in ("index", "materialized-view", "source", "sink"):
+        hydration.record_for_object(db, item_id)
     return item_id
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from . import hydration
+from . import hydration, stats
 
 USER_ROLE = "materialize"
 SEARCH_PATH = "public, mz_catalog, pg_catalog"
@@ -1005,6 +1005,7 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
             _SCHEMAS,
             _TABLES,
             hydration.SQL,
+            stats.SQL,
             _CLOCK_FUNCTIONS,
             _temporal_operator_sql(),
             _INTERNAL_VIEWS,
@@ -1014,6 +1015,7 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
         ):
             conn.execute(block)
         _seed(conn, sample_rate)
+        stats.analyze(conn)  # planner statistics from the first statement on
         conn.execute(_GRANTS)
         public = _PUBLIC_FUNCTIONS + hydration.PUBLIC_FUNCTIONS + _temporal_operator_functions()
         for signature in public:

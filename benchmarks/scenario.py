@@ -8,7 +8,9 @@ allows no second replica there). The emulated timeline is:
   emulator answers ~150-250 DDL/s here, so 1,000 clusters take ~20-40 s; the rows and the
   activity are batched: one INSERT / one SELECT per step).
 * T0 + 2 min: everything is online and hydrated, except the ``hydrating`` profile whose
-  hydration delay is 10 hours (a replica that is still catching up).
+  hydration delay is 10 hours (a replica that is still catching up). Every other cluster's data
+  is as big as 60 s of hydration at 25cc (set explicitly, instance-wide: the emulator would
+  otherwise estimate ~1 s for these small views), so figures stay comparable across runs.
 * 12 steps of 15 minutes: activity on the clusters that are in use (``record_activity``,
   batched in one statement per step, plus real ``SELECT``s on their materialized views through a
   session whose ``cluster`` is set, logged like Materialize's statement log); the idle profile
@@ -139,6 +141,7 @@ def build(url: str, n: int, *, password: str | None = None) -> BuildReport:
     with psycopg.connect(url, **kwargs) as conn:
         db = Database(conn)
         Store(db).bootstrap()
+        conn.execute("SELECT mz_emulator.set_delays(NULL, interval '60 seconds')")
         conn.execute("CREATE TABLE IF NOT EXISTS bench_events (k int, v int)")
         conn.execute("INSERT INTO bench_events SELECT g % 97, g FROM generate_series(1, 2000) g")
         ddl = 0

@@ -137,6 +137,9 @@ def _setup(emu: Any) -> dict[str, str]:
     )
     # Reporting's data is big: its 50cc base replica needs ~20 minutes, an 800cc burst ~5.
     emu.execute("SELECT mz_emulator.set_hydration_delay('reporting', '28 minutes')")
+    # Analytics' is small but not tiny: 60 s at 25cc, 30 s at 100cc (the emulator would
+    # estimate ~1 s for this empty table); either way hydrated by the story's next step.
+    emu.execute("SELECT mz_emulator.set_hydration_delay('analytics', '60 seconds')")
     ids = {
         name: emu.execute("SELECT id FROM mz_clusters WHERE name = %s", (name,))[0][0]
         for name in CLUSTERS

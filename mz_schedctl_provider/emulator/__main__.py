@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="deliver every message N ms late in each direction (a remote region); 0 = none",
     )
+    p.add_argument(
+        "--hydration-delay",
+        help="hydration time of every user object on a 25cc replica, e.g. '60 seconds' "
+        "(default: estimated per object from the rows it reads, at least 1 second)",
+    )
     return p
 
 
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             keep=args.keep,
             seed=args.seed,
             latency_ms=args.latency_ms,
+            hydration_delay=args.hydration_delay,
         ) as emulator:
             print(emulator.url, flush=True)
             print(

@@ -14,13 +14,14 @@ hydration from when the replica came online, so ``mz_emulator.advance('1 minute'
 at once and tests never sleep. The clock is ``pg_catalog.now() + mz_emulator.clock.offset``.
 
 Hydration model: an index, materialized view, source or sink hydrates on a replica at
-``max(replica online, object created) + delay`` where ``delay`` is
-``base * sqrt(0.25 / credits_per_hour)``: the base, the cluster's own
-(``mz_emulator.set_hydration_delay``: its data is bigger or smaller) or the instance's (default
-60 s), is the time of a 25cc replica and bigger replicas are faster (100cc: 30 s,
-3200cc: ~5.3 s). System introspection indexes (``si<n>``) hydrate as soon as the replica is
-online. A crash ends the incarnation; the replica restarts one second later and hydrates again
-from scratch.
+``max(replica online, object created) + delay``. ``delay`` is the estimate stored when the
+replica or the object was created (``hydration``: from the rows it reads, at least 1 s), unless
+an override gives ``base * sqrt(0.25 / credits_per_hour)`` instead: the base, the cluster's own
+(``mz_emulator.set_hydration_delay``: its data is bigger or smaller) or the instance's
+(``mz_emulator.set_delays``; none by default), is the time of a 25cc replica and bigger
+replicas are faster (60 s at 25cc: 30 s at 100cc, ~5.3 s at 3200cc). System introspection
+indexes (``si<n>``) hydrate as soon as the replica is online. A crash ends the incarnation; the
+replica restarts one second later and hydrates again from scratch.
 
 Graceful reconfigurations (``ALTER CLUSTER ... WITH (WAIT UNTIL READY ...)``) cannot finish from
 inside a view, so ``mz_emulator.settle()`` finalizes them (dating the change at the instant the
@@ -33,7 +34,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from mz_schedctl_provider.emulator import replica_views
+from mz_schedctl_provider.emulator import hydration, replica_views, stats
 
 USER_ROLE = "materialize"
 SEARCH_PATH = "public, mz_catalog, pg_catalog"
@@ -106,7 +107,6 @@ MZ_INTERNAL_RELATIONS = frozenset(
 )
 
 DEFAULT_STARTUP_DELAY = "3 seconds"
-DEFAULT_HYDRATION_DELAY = "60 seconds"
 RESTART_GAP = "1 second"
 
 _SCHEMAS = """
@@ -278,7 +278,9 @@ CREATE VIEW mz_emulator.hydration AS
 SELECT o.id AS object_id, o.kind, r.id AS replica_id, r.cluster_id,
        CASE WHEN r.online THEN
            GREATEST(r.online_at, o.created_at)
-           + CASE WHEN o.id LIKE 's%' THEN interval '0' ELSE r.hydration_delay END
+           + CASE WHEN o.id LIKE 's%' THEN interval '0'
+                  -- An override wins over the stored estimate (1 s if none was stored).
+                  ELSE COALESCE(r.hydration_delay, x.delay, interval '1 second') END
        END AS hydrated_at,
        -- Materialize times hydration on the replica from the dataflow's installation, which
        -- needs the process up: hydration_time excludes the start-up.
@@ -286,6 +288,7 @@ SELECT o.id AS object_id, o.kind, r.id AS replica_id, r.cluster_id,
        r.now
 FROM mz_emulator.items o
 JOIN mz_emulator.replica_now r ON r.cluster_id = o.cluster_id
+LEFT JOIN mz_emulator.hydration_estimates x ON x.object_id = o.id AND x.replica_id = r.id
 WHERE o.kind IN ('index', 'materialized-view', 'source', 'sink');
 
 -- When each live replica became ready: online and every object on its cluster hydrated.
@@ -707,13 +710,17 @@ BEGIN
         UPDATE settings SET value = startup::text WHERE name = 'emulator_startup_delay';
     END IF;
     IF hydration IS NOT NULL THEN
-        UPDATE settings SET value = hydration::text WHERE name = 'emulator_hydration_delay';
+        -- No row means no global override (the estimates apply): upsert it.
+        INSERT INTO settings VALUES ('emulator_hydration_delay', hydration::text)
+        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
     END IF;
 END $$;
 COMMENT ON FUNCTION mz_emulator.set_delays(interval, interval) IS
-  'Sets the replica start-up delay (for incarnations started from now on) and the base '
-  'hydration delay of a 25cc replica (others: base * sqrt(0.25 / credits_per_hour)). '
-  'NULL leaves a value unchanged. Defaults: 3 seconds and 60 seconds.';
+  'Sets the replica start-up delay (for incarnations started from now on) and an instance-wide '
+  'hydration delay of a 25cc replica (others: base * sqrt(0.25 / credits_per_hour)) that '
+  'replaces the estimates. NULL leaves a value unchanged. Defaults: 3 seconds and no '
+  'hydration override (each object hydrates in its estimated time, at least 1 second); '
+  'reset_hydration_delay() removes the override.';
 
 CREATE FUNCTION mz_emulator.set_hydration_delay(cluster text, d interval) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = mz_emulator, pg_catalog, pg_temp
@@ -728,7 +735,8 @@ END $$;
 COMMENT ON FUNCTION mz_emulator.set_hydration_delay(text, interval) IS
   'Sets the base hydration delay (that of a 25cc replica; bigger ones are faster by '
   'sqrt(0.25 / credits_per_hour)) of every object on the named cluster, as if its data were '
-  'bigger or smaller; a huge value simulates replicas that never hydrate. NULL clears it.';
+  'bigger or smaller; a huge value simulates replicas that never hydrate. NULL clears it '
+  '(the instance-wide delay of set_delays, or else the estimates, apply again).';
 
 CREATE FUNCTION mz_emulator.set_utilization(cluster text, replica text, cpu float8,
                                             memory float8) RETURNS void
@@ -817,7 +825,6 @@ def _seed(conn: psycopg.Connection, sample_rate: float) -> None:
             "allowed_cluster_replica_sizes": _format_sizes_list([s[0] for s in SIZES]),
             "max_replicas_per_cluster": "5",
             "emulator_startup_delay": DEFAULT_STARTUP_DELAY,
-            "emulator_hydration_delay": DEFAULT_HYDRATION_DELAY,
             "mz_version": MZ_VERSION,
         }
         # default.<name> rows are what ALTER SYSTEM RESET restores.
@@ -901,6 +908,7 @@ def add_replica(
     """Create a user replica (id u<n>) that starts initializing now."""
     replica_id = next_id(conn, "replica", "u")
     _insert_replica(conn, replica_id, name, cluster_id, size, emulator_now(conn), pending=pending)
+    hydration.record_for_replica(conn, replica_id)
     return replica_id
 
 
@@ -981,6 +989,8 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
         for block in (
             _SCHEMAS,
             _TABLES,
+            hydration.SQL,
+            stats.SQL,
             _CLOCK_FUNCTIONS,
             _temporal_operator_sql(),
             _INTERNAL_VIEWS,
@@ -991,8 +1001,10 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
         ):
             conn.execute(block)
         _seed(conn, sample_rate)
+        stats.analyze(conn)  # planner statistics from the first statement on
         conn.execute(_GRANTS)
-        for signature in _PUBLIC_FUNCTIONS + _temporal_operator_functions():
+        public = _PUBLIC_FUNCTIONS + hydration.PUBLIC_FUNCTIONS + _temporal_operator_functions()
+        for signature in public:
             conn.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO PUBLIC")
         # mz_catalog before pg_catalog: the clock-following now() & co. shadow the built-ins.
         database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]

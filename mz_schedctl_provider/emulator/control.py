@@ -89,6 +89,7 @@ def run_emulator(
     keep: bool = False,
     seed: int = 0,
     latency_ms: float = 0.0,
+    hydration_delay: str | None = None,
 ) -> Iterator[Emulator]:
     """Start an emulator (its own PostgreSQL unless ``postgres_url`` is given); stop it after.
 
@@ -98,6 +99,8 @@ def run_emulator(
     :param keep: keep the data directory (or external database) after stopping.
     :param latency_ms: deliver every message this many ms late in each direction, as over a
         wire to a remote region (round trips cost 2x; pipelined messages overlap).
+    :param hydration_delay: an interval (``"60 seconds"``): every user object hydrates in that
+        time on a 25cc replica (``mz_emulator.set_delays(NULL, ...)``) instead of its estimate.
     """
     if postgres_url:
         backend = postgres.use_existing(postgres_url, keep=keep, sample_rate=sample_rate)
@@ -110,6 +113,10 @@ def run_emulator(
         emulator = Emulator(server=server, backend=backend, password=password)
         server.start()
         try:
+            if hydration_delay is not None:
+                emulator.execute(
+                    "SELECT mz_emulator.set_delays(NULL, %s::interval)", (hydration_delay,)
+                )
             yield emulator
         finally:
             emulator.server.stop()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import dict_row
 
-from . import catalog
+from . import catalog, hydration, stats
 from . import mzsql as m
 from .mzsql import MzError, quote_ident
 
@@ -901,6 +901,8 @@ def _new_item(
             None if create_sql is None else m.redact(create_sql),
         ),
     )
+    if kind in ("index", "materialized-view", "source", "sink"):
+        hydration.record_for_object(db, item_id)
     return item_id
 
 
@@ -1146,4 +1148,8 @@ def execute(stmt: object, *, db: psycopg.Connection, session: SessionLike) -> Re
         raise TypeError(f"not a Materialize statement: {stmt!r}")
     with _atomic(db):
         catalog.settle(db)
-        return handler(db, session, stmt)
+        result = handler(db, session, stmt)
+        # Catalog DDL grows the base tables: keep PostgreSQL's plans of the catalog views
+        # right while a fleet is being built (see emulator.stats).
+        stats.analyze_if_grown(db)
+        return result

@@ -194,11 +194,17 @@ def actions(plan: dict[str, Any]) -> list[dict[str, Any]]:
 # ---- emulator side ----------------------------------------------------------------------
 
 
-def make_cluster(emu: Any, name: str, size: str = "25cc", *, view: bool = True) -> str:
-    """An unmanaged cluster with one replica r1 (and a materialized view); returns its id."""
+def make_cluster(
+    emu: Any, name: str, size: str = "25cc", *, view: bool = True, hydration: str | None = None
+) -> str:
+    """An unmanaged cluster with one replica r1 (and a materialized view); returns its id.
+    ``hydration``: its data is as big as this hydration time at 25cc (by default the
+    emulator's estimate: ~1 s for this view)."""
     emu.execute(f"CREATE CLUSTER \"{name}\" REPLICAS (r1 (SIZE = '{size}'))")
     if view:
         emu.execute(f'CREATE MATERIALIZED VIEW "mv_{name}" IN CLUSTER "{name}" AS SELECT 1')
+    if hydration is not None:
+        emu.execute("SELECT mz_emulator.set_hydration_delay(%s, %s::interval)", (name, hydration))
     return str(emu.execute("SELECT id FROM mz_catalog.mz_clusters WHERE name = %s", (name,))[0][0])
 
 

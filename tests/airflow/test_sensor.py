@@ -52,7 +52,9 @@ def hydrate_once_deferred(emulator: Any, stop: threading.Event) -> None:
 def test_sensors_wait_until_the_replica_hydrates(
     mz_conn: str, emulator: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    make_cluster(emulator, "sense_a")  # r1, 25cc, with a materialized view: not hydrated yet
+    # r1, 25cc, with a materialized view: not hydrated yet. 60 s at 25cc, so the clock (which
+    # also follows real time) cannot hydrate it before the sensors first look.
+    make_cluster(emulator, "sense_a", hydration="60 seconds")
     dag = load_dag(DAGS_FOLDER, "mz_test_hydration_sensor")
     # Hydrate while the sensors are waiting: the emulator's clock jumps 2 s into the run.
     caplog.set_level(logging.INFO)

@@ -306,6 +306,8 @@ def _hydrated(env: Env, replica_id: str) -> list[tuple[str, bool]]:
 
 
 def test_timeline_initializing_online_hydrated(env: Env) -> None:
+    # The instance-wide override (60 s at 25cc) replaces the estimate (1 s for this table).
+    env.user.execute("SELECT mz_emulator.set_delays(NULL, '60 seconds')")
     env.user.execute("CREATE TABLE t (a int)")
     env.run("CREATE CLUSTER c (SIZE = '25cc')")
     env.run("CREATE INDEX i IN CLUSTER c ON t (a)")
@@ -337,6 +339,7 @@ def test_timeline_initializing_online_hydrated(env: Env) -> None:
 
 
 def test_bigger_replicas_hydrate_faster(env: Env) -> None:
+    env.user.execute("SELECT mz_emulator.set_delays(NULL, '60 seconds')")
     env.user.execute("CREATE TABLE t (a int)")
     env.run("CREATE CLUSTER c (SIZE = '100cc')")
     env.run("CREATE DEFAULT INDEX IN CLUSTER c ON t")
@@ -347,6 +350,7 @@ def test_bigger_replicas_hydrate_faster(env: Env) -> None:
 
 
 def test_oom_restarts_and_rehydrates(env: Env) -> None:
+    env.user.execute("SELECT mz_emulator.set_delays(NULL, '60 seconds')")
     env.user.execute("CREATE TABLE t (a int)")
     env.run("CREATE CLUSTER c (SIZE = '25cc')")
     env.run("CREATE INDEX IN CLUSTER c ON t (a)")
@@ -524,6 +528,7 @@ def test_control_functions_are_documented(env: Env) -> None:
     names = {
         "advance", "inject_oom", "inject_crash", "record_activity", "set_delays",
         "set_hydration_delay", "inject_fault", "clear_faults", "now", "set_utilization", "settle",
+        "reset_hydration_delay",
     }  # fmt: skip
     rows = env.rows(
         "SELECT p.proname, obj_description(p.oid, 'pg_proc') IS NOT NULL,"

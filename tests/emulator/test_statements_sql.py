@@ -206,6 +206,8 @@ def test_graceful_resize_finalizes_after_hydration(env: Env) -> None:
     env.user.execute("CREATE TABLE t (a int)")
     env.run("CREATE CLUSTER c (SIZE = '25cc')")
     env.run("CREATE INDEX IN CLUSTER c ON t (a)")
+    # Data as big as 60 s at 25cc, so that the resize is seen in progress.
+    env.user.execute("SELECT mz_emulator.set_hydration_delay('c', '60 seconds')")
     env.advance("2 minutes")
     env.run(
         "ALTER CLUSTER c SET (SIZE = '100cc')"

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.usefixtures("tables")
 def test_burst_appears_while_the_base_hydrates_and_goes_once_it_is_hydrated(
     emulator: Emulator, db: Database, name: str
 ) -> None:
-    cid = make_cluster(emulator, name, size="25cc", objects="mv")  # r1 hydrates after ~63 s
+    # Data as big as 60 s at 25cc: r1 hydrates after ~63 s, an 800cc burst after ~14 s.
+    cid = make_cluster(emulator, name, size="25cc", objects="mv", hydration="60 seconds")
     add_strategy(emulator, cid, "burst", {"burst_replica_size": "800cc"})
 
     run_cycle(db, only=name)

@@ -37,7 +37,8 @@ def test_three_strategies_on_one_cluster_keep_independent_state_and_cooldowns(
 ) -> None:
     """Through psycopg2 (Airflow 2.11's driver); every other scenario runs on both."""
     db = db2
-    cid = make_cluster(emulator, name, size="25cc", objects="index")  # r1 hydrates at ~63 s
+    # Data as big as 60 s at 25cc: r1 hydrates at ~63 s.
+    cid = make_cluster(emulator, name, size="25cc", objects="index", hydration="60 seconds")
     add_strategy(emulator, cid, "target_size", {"target_size": "100cc", "cooldown_s": 300})
     add_strategy(emulator, cid, "burst", {"burst_replica_size": "800cc"})
     add_strategy(emulator, cid, "idle_suspend", {"idle_after_s": 900})

@@ -90,11 +90,12 @@ def test_a_bad_row_is_reported_through_the_api_with_either_driver(
 
 
 def test_predecessor_rows_work_unchanged(emulator: Emulator, name: str) -> None:
-    resize = make_cluster(emulator, f"{name}_resize", objects="index")
-    idle = make_cluster(emulator, f"{name}_idle", objects="index")
+    # Data as big as 60 s at 25cc: 200cc needs ~24 s, so the cycles below see it hydrating.
+    resize = make_cluster(emulator, f"{name}_resize", objects="index", hydration="60 seconds")
+    idle = make_cluster(emulator, f"{name}_idle", objects="index", hydration="60 seconds")
     emulator.advance(70)
     # A cluster the predecessor was bursting: its "<cluster>_burst" replica is still there.
-    burst = make_cluster(emulator, f"{name}_burst", objects="index")
+    burst = make_cluster(emulator, f"{name}_burst", objects="index", hydration="60 seconds")
     emulator.execute(f"CREATE CLUSTER REPLICA {name}_burst.{name}_burst_burst (SIZE = '800cc')")
     add_strategy(emulator, resize, "target_size", {"target_size": "200cc"})
     # mz-clusterctl stored some configs as JSON text: still an object once parsed.

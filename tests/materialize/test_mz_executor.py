@@ -108,8 +108,9 @@ def test_apply_twice_from_one_plan_never_duplicates(
 def test_a_failed_ddl_stops_its_cluster_only_and_keeps_its_state(
     emulator: Emulator, db: Database, name: str
 ) -> None:
-    bad = make_cluster(emulator, f"{name}_bad", objects="index")  # fresh: nothing hydrated
-    good = make_cluster(emulator, f"{name}_good", objects="index")
+    # Data as big as 60 s at 25cc, so nothing is hydrated when the cycle runs.
+    bad = make_cluster(emulator, f"{name}_bad", objects="index", hydration="60 seconds")
+    good = make_cluster(emulator, f"{name}_good", objects="index", hydration="60 seconds")
     for cid in (bad, good):
         add_strategy(emulator, cid, "target_size", {"target_size": "100cc"})
         add_strategy(emulator, cid, "burst", {"burst_replica_size": "800cc"})

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("tables")
 def test_resize_drops_the_old_replica_only_after_the_new_one_is_hydrated(
     emulator: Emulator, db: Database, name: str
 ) -> None:
-    cid = make_cluster(emulator, name, size="25cc", objects="mv")
+    # Data as big as 60 s at 25cc (30 s at 100cc), so the cycles see the resize mid-way.
+    cid = make_cluster(emulator, name, size="25cc", objects="mv", hydration="60 seconds")
     emulator.advance(70)  # the 25cc replica hydrates its materialized view after ~63 s
     assert hydrated_replicas(emulator, name) == {"r1"}
     add_strategy(emulator, cid, "target_size", {"target_size": "100cc"})

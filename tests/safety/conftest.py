@@ -23,8 +23,10 @@ from mz_schedctl_provider.emulator.control import Emulator, run_emulator
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
     """A fresh emulator per module; sample rate 1 so nothing the controller or a user sends
-    is missing from the statement log the invariants read."""
-    with run_emulator(port=0, sample_rate=1.0) as emu:
+    is missing from the statement log the invariants read. Every object takes 60 s to
+    hydrate at 25cc (the emulator would estimate ~1 s for the suite's tiny tables): the
+    histories must meet replicas mid-hydration, and the settling bounds assume 60 s."""
+    with run_emulator(port=0, sample_rate=1.0, hydration_delay="60 seconds") as emu:
         init_tables(emu)
         yield emu
 

@@ -124,17 +124,17 @@ def _timed_database() -> Any:
             self.db_s = 0.0
             self.trace: list[tuple[str, Any, float]] = []
 
-        def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        def query(self, sql: str, params: Any = None, **bounds: Any) -> list[tuple[Any, ...]]:
             start = time.perf_counter()
             try:
-                return super().query(sql, params)
+                return super().query(sql, params, **bounds)
             finally:
                 self._note(sql, params, time.perf_counter() - start)
 
-        def execute(self, sql: str, params: Any = None) -> int:
+        def execute(self, sql: str, params: Any = None, **bounds: Any) -> int:
             start = time.perf_counter()
             try:
-                return super().execute(sql, params)
+                return super().execute(sql, params, **bounds)
             finally:
                 self._note(sql, params, time.perf_counter() - start)
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from mz_schedctl_provider.emulator.logflush import DEFAULT_FLUSH_S
 from mz_schedctl_provider.emulator.postgres import BackendError
 from mz_schedctl_provider.emulator.server import ListenError
 
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         help="statement logging sample rate, as Materialize Cloud (0.99); 0 = the docker image",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for statement-log sampling")
+    p.add_argument(
+        "--log-flush-s",
+        type=float,
+        default=DEFAULT_FLUSH_S,
+        help="statement-log flush interval in seconds of the emulated clock, as Materialize "
+        f"({DEFAULT_FLUSH_S:g}); 0 = rows and ends visible at once",
+    )
     return p
 
 
@@ -42,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not 0 <= args.sample_rate <= 1:
         print("mz-schedctl-emulator: --sample-rate must be between 0 and 1", file=sys.stderr)
+        return 2
+    if not args.log_flush_s >= 0:
+        print("mz-schedctl-emulator: --log-flush-s cannot be negative", file=sys.stderr)
         return 2
     from mz_schedctl_provider.emulator.control import run_emulator
 
@@ -57,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             keep=args.keep,
             seed=args.seed,
+            log_flush_s=args.log_flush_s,
         ) as emulator:
             print(emulator.url, flush=True)
             print(

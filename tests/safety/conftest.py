@@ -24,7 +24,7 @@ from mz_schedctl_provider.emulator.control import Emulator, run_emulator
 def emulator() -> Iterator[Emulator]:
     """A fresh emulator per module; sample rate 1 so nothing the controller or a user sends
     is missing from the statement log the invariants read."""
-    with run_emulator(port=0, sample_rate=1.0) as emu:
+    with run_emulator(port=0, log_flush_s=0, sample_rate=1.0) as emu:
         init_tables(emu)
         yield emu
 

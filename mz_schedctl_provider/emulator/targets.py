@@ -17,6 +17,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from mz_schedctl_provider.emulator import protocol as pw
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TARGET_FAILED = "target replica failed or was dropped"
-# The message of PostgreSQL's cancellation, the only error a lost target may replace.
+# SQLSTATE of PostgreSQL's cancellation, the only error a lost target may replace.
 _CANCELED = "57014"
 
 
@@ -53,6 +55,13 @@ class TargetedStatements:
             if not self._running:
                 return 0
             running = dict(self._running)
+        try:
+            return self._cancel_lost(running)
+        except psycopg.Error:  # called after DDL that succeeded: never fail that statement
+            log.warning("could not check replica-targeted statements", exc_info=True)
+            return 0
+
+    def _cancel_lost(self, running: dict[Any, str]) -> int:
         with self._backend.connect_admin() as conn:
             live = {
                 str(r[0])

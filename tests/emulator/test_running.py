@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -214,6 +218,38 @@ def test_a_running_statement_and_its_end_show_at_flushes(
         assert log_rows(emu, app) == [(True, "success", None, "standard", "quickstart")]
     finally:
         client.close()
+
+
+def test_cli_log_flush_option(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mz_schedctl_provider.emulator", "--port", "0", "--sample-rate",
+         "1", "--log-flush-s", "600", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url, proc.communicate(timeout=60)[1]
+        with psycopg.connect(url, autocommit=True) as conn:  # just past a flush tick
+            (epoch,) = conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()  # type: ignore[misc]
+            conn.execute("SELECT mz_emulator.advance(make_interval(secs => %s))",
+                         (600 - epoch % 600 + 0.01,))  # fmt: skip
+        with psycopg.connect(url, autocommit=True, application_name="cli-lag") as conn:
+            conn.execute("SELECT 1")
+            seen = "SELECT count(*) FROM mz_internal.mz_statement_execution_history"
+            seen += " WHERE application_name = 'cli-lag'"
+            assert conn.execute(seen).fetchone() == (0,)
+            conn.execute("SELECT mz_emulator.advance('10 minutes')")
+            # SELECT 1, the first count and the advance began before the tick; this count after.
+            assert conn.execute(seen).fetchone() == (3,)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "mz_schedctl_provider.emulator", "--log-flush-s", "-1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--log-flush-s cannot be negative" in bad.stderr
 
 
 def test_set_log_flush_refuses_negative(emu: Emulator) -> None:

@@ -22,7 +22,7 @@ def main() -> int:
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     from mz_schedctl_provider.emulator.control import run_emulator
 
-    with run_emulator(port=0, seed=0) as emu:
+    with run_emulator(port=0, log_flush_s=0, seed=0) as emu:
         print(json.dumps({"url": emu.url, "admin": emu.backend.admin_conninfo}), flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or dies)
     return 0

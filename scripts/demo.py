@@ -62,7 +62,7 @@ def main() -> int:
 
     from mz_schedctl_provider.emulator.control import run_emulator
 
-    with run_emulator(port=0) as emu:
+    with run_emulator(port=0, log_flush_s=0) as emu:
         _say(f"Materialize emulator at {emu.url}")
         os.environ["AIRFLOW_CONN_MATERIALIZE_DEFAULT"] = _conn(emu.port)
         with _quiet():

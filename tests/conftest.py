@@ -21,7 +21,7 @@ _names = itertools.count(1)
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
     """A fresh emulator per test module: its own PostgreSQL, catalog and clock."""
-    with run_emulator(port=0) as emu:
+    with run_emulator(port=0, log_flush_s=0) as emu:
         yield emu
 
 

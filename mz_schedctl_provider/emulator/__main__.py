@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from mz_schedctl_provider.emulator.logflush import DEFAULT_FLUSH_S
 from mz_schedctl_provider.emulator.postgres import BackendError
 from mz_schedctl_provider.emulator.server import ListenError
 
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         help="hydration time of every user object on a 25cc replica, e.g. '60 seconds' "
         "(default: estimated per object from the rows it reads, at least 1 second)",
     )
+    p.add_argument(
+        "--log-flush-s",
+        type=float,
+        default=DEFAULT_FLUSH_S,
+        help="statement-log flush interval in seconds of the emulated clock, as Materialize "
+        f"({DEFAULT_FLUSH_S:g}); 0 = rows and ends visible at once",
+    )
     return p
 
 
@@ -59,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.latency_ms < 0:
         print("mz-schedctl-emulator: --latency-ms must be 0 or more", file=sys.stderr)
+        return 2
+    if not args.log_flush_s >= 0:
+        print("mz-schedctl-emulator: --log-flush-s cannot be negative", file=sys.stderr)
         return 2
     from mz_schedctl_provider.emulator.control import run_emulator
 
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             latency_ms=args.latency_ms,
             hydration_delay=args.hydration_delay,
+            log_flush_s=args.log_flush_s,
         ) as emulator:
             print(emulator.url, flush=True)
             print(

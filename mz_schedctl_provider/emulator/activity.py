@@ -105,9 +105,12 @@ class StatementLog:
         error: str | None = None,
         rows: int | None = None,
     ) -> None:
+        # The first end wins, as in Materialize (end_statement_execution): a connection that
+        # drops while the relay is finishing the same statement must not overwrite it.
         db.execute(
             "UPDATE mz_emulator.statement_log SET finished_at = mz_emulator.now(),"
-            " finished_status = %s, error_message = %s, rows_returned = %s WHERE id = %s",
+            " finished_status = %s, error_message = %s, rows_returned = %s"
+            " WHERE id = %s AND finished_at IS NULL",
             (status, error, rows, entry.id),
         )
 

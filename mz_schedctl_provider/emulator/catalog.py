@@ -34,7 +34,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from mz_schedctl_provider.emulator import hydration, replica_views, stats
+from mz_schedctl_provider.emulator import hydration, logflush, replica_views, stats
 
 USER_ROLE = "materialize"
 SEARCH_PATH = "public, mz_catalog, pg_catalog"
@@ -408,14 +408,14 @@ SELECT id, prepared_statement_id, sample_rate, cluster_id, application_name, clu
        database_name, search_path, transaction_isolation, execution_timestamp, transaction_id,
        transient_index_id, '{}'::text[] AS params, mz_version, began_at, finished_at,
        finished_status, error_message, result_size, rows_returned, execution_strategy
-FROM mz_emulator.statement_log;
+FROM mz_emulator.statement_log_visible;
 
 CREATE VIEW mz_internal.mz_statement_execution_history_redacted AS
 SELECT id, prepared_statement_id, sample_rate, cluster_id, application_name, cluster_name,
        database_name, search_path, transaction_isolation, execution_timestamp, transaction_id,
        transient_index_id, mz_version, began_at, finished_at, finished_status, result_size,
        rows_returned, execution_strategy
-FROM mz_emulator.statement_log;
+FROM mz_emulator.statement_log_visible;
 
 CREATE VIEW mz_internal.mz_recent_activity_log_redacted AS
 SELECT l.id AS execution_id, l.sample_rate, l.cluster_id, l.application_name, l.cluster_name,
@@ -430,7 +430,7 @@ SELECT l.id AS execution_id, l.sample_rate, l.cluster_id, l.application_name, l.
        'materialize'::text AS authenticated_user,
        regexp_replace(COALESCE(l.sql, ''), '''([^'']|'''')*''', '''<REDACTED>''', 'g')
            AS redacted_sql
-FROM mz_emulator.statement_log l, mz_emulator.env e
+FROM mz_emulator.statement_log_visible l, mz_emulator.env e
 WHERE l.began_at > e.now - interval '1 day';
 
 CREATE VIEW mz_internal.mz_cluster_schedules AS
@@ -994,16 +994,24 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
             _CLOCK_FUNCTIONS,
             _temporal_operator_sql(),
             _INTERNAL_VIEWS,
+            logflush.VIEWS_SQL,
             _CATALOG_VIEWS,
             replica_views.SQL,
             _INTERNAL_CATALOG_VIEWS,
             _CONTROL_FUNCTIONS,
+            logflush.FUNCTIONS_SQL,
         ):
             conn.execute(block)
         _seed(conn, sample_rate)
         stats.analyze(conn)  # planner statistics from the first statement on
+        logflush.seed(conn)
         conn.execute(_GRANTS)
-        public = _PUBLIC_FUNCTIONS + hydration.PUBLIC_FUNCTIONS + _temporal_operator_functions()
+        public = (
+            _PUBLIC_FUNCTIONS
+            + hydration.PUBLIC_FUNCTIONS
+            + logflush.PUBLIC_FUNCTIONS
+            + _temporal_operator_functions()
+        )
         for signature in public:
             conn.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO PUBLIC")
         # mz_catalog before pg_catalog: the clock-following now() & co. shadow the built-ins.

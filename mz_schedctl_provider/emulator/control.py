@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from mz_schedctl_provider.emulator import postgres
+from mz_schedctl_provider.emulator import logflush, postgres
 from mz_schedctl_provider.emulator.server import EmulatorServer
 
 
@@ -50,6 +50,12 @@ class Emulator:
 
     def advance(self, seconds: float) -> None:
         self.execute("SELECT mz_emulator.advance(make_interval(secs => %s))", (seconds,))
+
+    def set_log_flush(self, seconds: float) -> None:
+        """Statement-log flush interval: rows and ends show up at the next flush tick of the
+        emulator clock (``advance()`` flushes); 0 shows them at once."""
+        logflush.check_interval(seconds)
+        self.execute("SELECT mz_emulator.set_log_flush(make_interval(secs => %s))", (seconds,))
 
     def inject_oom(self, cluster: str, replica: str) -> None:
         self.execute("SELECT mz_emulator.inject_oom(%s, %s)", (cluster, replica))
@@ -90,6 +96,7 @@ def run_emulator(
     seed: int = 0,
     latency_ms: float = 0.0,
     hydration_delay: str | None = None,
+    log_flush_s: float = logflush.DEFAULT_FLUSH_S,
 ) -> Iterator[Emulator]:
     """Start an emulator (its own PostgreSQL unless ``postgres_url`` is given); stop it after.
 
@@ -101,7 +108,10 @@ def run_emulator(
         wire to a remote region (round trips cost 2x; pipelined messages overlap).
     :param hydration_delay: an interval (``"60 seconds"``): every user object hydrates in that
         time on a 25cc replica (``mz_emulator.set_delays(NULL, ...)``) instead of its estimate.
+    :param log_flush_s: statement-log flush interval on the emulator clock, as Materialize
+        (5 s); 0 makes every log row and end visible at once.
     """
+    logflush.check_interval(log_flush_s)
     if postgres_url:
         backend = postgres.use_existing(postgres_url, keep=keep, sample_rate=sample_rate)
     else:
@@ -111,6 +121,10 @@ def run_emulator(
             backend=backend, port=port, password=password, seed=seed, latency_ms=latency_ms
         )
         emulator = Emulator(server=server, backend=backend, password=password)
+        with backend.connect_admin() as conn:
+            conn.execute(
+                "SELECT mz_emulator.set_log_flush(make_interval(secs => %s))", (log_flush_s,)
+            )
         server.start()
         try:
             if hydration_delay is not None:

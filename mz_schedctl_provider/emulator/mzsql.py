@@ -344,7 +344,7 @@ Statement = Union[  # noqa: UP007 - a runtime alias; `|` of many classes reads w
 ]
 
 # Session variables the emulator owns; SET/RESET/SHOW of other names go to PostgreSQL.
-SESSION_VARS = frozenset({"cluster", "statement_logging_sample_rate"})
+SESSION_VARS = frozenset({"cluster", "cluster_replica", "statement_logging_sample_rate"})
 # System variables (ALTER SYSTEM / SHOW); values live in mz_emulator.settings.
 SYSTEM_VARS = frozenset(
     {

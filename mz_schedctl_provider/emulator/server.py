@@ -17,6 +17,7 @@ from mz_schedctl_provider.emulator.activity import StatementLog, SystemSettings
 from mz_schedctl_provider.emulator.faults import FaultBook
 from mz_schedctl_provider.emulator.postgres import Backend
 from mz_schedctl_provider.emulator.session import ClientSession
+from mz_schedctl_provider.emulator.targets import TargetedStatements
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class EmulatorServer:
         self.faults = FaultBook()
         self.settings = SystemSettings()
         self.log = StatementLog(self.settings, random.Random(seed))
+        self.targets = TargetedStatements(backend)
         self._sessions: set[ClientSession] = set()
         self._sessions_lock = threading.Lock()
         try:
@@ -89,6 +91,7 @@ class EmulatorServer:
     def forget(self, session: ClientSession) -> None:
         with self._sessions_lock:
             self._sessions.discard(session)
+        self.targets.forget(session)
 
     def mark_stale(self) -> None:
         """A statement may have changed faults, system settings or started a reconfiguration:
@@ -96,6 +99,8 @@ class EmulatorServer:
         self.faults.mark_stale()
         self.settings.mark_stale()
         self._maybe_reconfiguring = True
+        # It may also have dropped replicas that running statements target.
+        self.targets.fail_lost()
 
     def settle(self, db: psycopg.Connection[Any]) -> None:
         """Finish graceful reconfigurations that are due before a statement reads the catalog
@@ -103,7 +108,8 @@ class EmulatorServer:
         if not self._maybe_reconfiguring:
             return
         with self.ddl_lock:
-            catalog.settle(db)
+            if catalog.settle(db):
+                self.targets.fail_lost()  # finished resizes drop the old replicas
             left = db.execute(
                 "SELECT count(*) FROM mz_emulator.reconfigurations WHERE status = 'in-progress'"
             ).fetchone()

@@ -115,6 +115,7 @@ class ClientSession:
         self.in_block = False
         self._txn_class: str | None = None
         self._in_group = False  # statements of one multi-statement simple query
+        self._target_id: str | None = None  # replica the statement being placed targets
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -136,7 +137,11 @@ class ClientSession:
             return
         self._closed = True
         with self._cond:
+            # Statements still running when the connection goes end as `aborted`.
+            running = [e for item in self._pending for e in item.logs if e is not None]
+            in_flight = bool(self._pending)
             self._cond.notify_all()
+        self._abort(running, in_flight)
         for sock in (self.client, self._backend):
             if sock is not None:
                 with contextlib.suppress(OSError):
@@ -150,6 +155,17 @@ class ClientSession:
             with contextlib.suppress(psycopg.Error):
                 self._db.close()
         self.server.forget(self)
+
+    def _abort(self, running: list[LogEntry], in_flight: bool) -> None:
+        """End what the connection was running: logged as aborted (before PostgreSQL can report
+        the termination as an error), and the backend stopped rather than left to finish."""
+        if not in_flight or self._db is None:
+            return
+        with contextlib.suppress(psycopg.Error):
+            for entry in running:
+                self._finish(entry, "aborted")
+            if self.backend_pid:
+                self.db.execute("SELECT pg_terminate_backend(%s)", (self.backend_pid,))
 
     @property
     def db(self) -> psycopg.Connection[Any]:
@@ -218,7 +234,7 @@ class ClientSession:
         return forwarded
 
     def _take_session_var(self, name: str, value: str) -> bool:
-        if name in ("cluster", "statement_logging_sample_rate"):
+        if name in ("cluster", "cluster_replica", "statement_logging_sample_rate"):
             self.vars[name] = value
             return True
         return False
@@ -616,6 +632,7 @@ class ClientSession:
             error = MzError(fault.message, sqlstate=fault.sqlstate)
         if fault is not None and fault.action == "delay":
             error = error or self._delay(fault)
+        self.server.targets.note(self, self._target_id if error is None else None)
         return Outcome(
             error=error,
             log=entry,
@@ -626,6 +643,7 @@ class ClientSession:
         self, analysis: policy.Analysis
     ) -> tuple[str | None, str | None, str | None, MzError | None]:
         """Which cluster a statement runs on, as statement logging records it."""
+        self._target_id = None
         if analysis.catalog_only:
             return "s2", "mz_catalog_server", "fast-path", None
         if analysis.txn_class != "read" and not analysis.needs_cluster:
@@ -640,6 +658,17 @@ class ClientSession:
             return (row[0] if row else None), (name if row else None), "constant", None
         if row is None:
             return None, name, "standard", MzError(f"unknown cluster '{name}'", sqlstate="XX000")
+        target = self.vars.get("cluster_replica")
+        if target:
+            # SET cluster_replica: the statement runs on that replica only (see targets.py).
+            found = self.db.execute(
+                "SELECT id FROM mz_catalog.mz_cluster_replicas WHERE cluster_id = %s AND name = %s",
+                (row[0], target),
+            ).fetchone()
+            if found is None:
+                error = MzError(f"unknown cluster replica '{target}'", sqlstate="XX000")
+                return row[0], name, "standard", error
+            self._target_id = str(found[0])
         if row[1] == 0:
             error = MzError(
                 f'CLUSTER "{name}" has no replicas available to service request',
@@ -767,6 +796,8 @@ class ClientSession:
             self.close()
 
     def _relay_one(self, msg: pw.Message) -> None:
+        if msg.type in (b"E", b"Z"):
+            msg = self.server.targets.on_reply(self, msg)  # a dropped target replica's error
         kind = msg.type
         with self._cond:
             head = self._pending[0] if self._pending else None

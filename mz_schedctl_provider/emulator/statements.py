@@ -770,6 +770,8 @@ def _session_value(db: psycopg.Connection, session: SessionLike, name: str) -> s
         return session.vars.get("cluster", DEFAULT_CLUSTER)
     if name in session.vars:
         return session.vars[name]
+    if name == "cluster_replica":
+        return ""  # unset: statements may run on any replica
     # The session sample rate defaults to the system's default sample rate.
     return catalog.get_setting(db, "statement_logging_default_sample_rate") or "0"
 
@@ -779,9 +781,9 @@ def _set_variable(db: psycopg.Connection, session: SessionLike, stmt: m.SetVaria
         session.vars.pop(stmt.name, None)
         if stmt.name == "cluster":
             session.vars["cluster"] = DEFAULT_CLUSTER
-    elif stmt.name == "cluster":
-        # Materialize accepts any name here; queries fail later with unknown cluster.
-        session.vars["cluster"] = stmt.value
+    elif stmt.name in ("cluster", "cluster_replica"):
+        # Materialize accepts any name here; queries fail later with unknown cluster (replica).
+        session.vars[stmt.name] = stmt.value
     else:
         session.vars[stmt.name] = _parse_rate(stmt.name, stmt.value)
     return Result("SET")

@@ -47,7 +47,7 @@ def emulator() -> Iterator[Any]:
     password never reaches a log or an XCom."""
     from mz_schedctl_provider.emulator.control import run_emulator
 
-    with run_emulator(port=0, password=PASSWORD) as emu:
+    with run_emulator(port=0, log_flush_s=0, password=PASSWORD) as emu:
         yield emu
 
 

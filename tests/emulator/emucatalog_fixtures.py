@@ -78,6 +78,8 @@ def pg_uri() -> Iterator[str]:
         with psycopg.connect(_with_db(uri, TEMPLATE), autocommit=True) as conn:
             conn.execute("ALTER SCHEMA public OWNER TO materialize")
             catalog.install(conn)
+            # Log rows visible at once (Materialize's 5 s flush lag is tested in test_running).
+            conn.execute("SELECT mz_emulator.set_log_flush('0')")
         yield uri
         server.cleanup() if hasattr(server, "cleanup") else None
 

@@ -120,7 +120,10 @@ def test_clock_keywords_rewritten() -> None:
 
 def test_parse_failure_is_left_to_postgres() -> None:
     a = analyze("SELEC 1")
-    assert (a.txn_class, a.error) == ("control", None)  # no transaction class: PostgreSQL reports it
+    assert (a.txn_class, a.error) == (
+        "control",
+        None,
+    )  # no transaction class: PostgreSQL reports it
 
 
 def test_split_keeps_statement_text() -> None:

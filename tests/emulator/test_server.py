@@ -182,7 +182,7 @@ def test_statement_logging_records_cluster_and_outcome(
 
 
 def test_sample_rate_zero_logs_nothing_but_synthetic_activity(tmp_path: Path) -> None:
-    with run_emulator(port=0, sample_rate=0) as emu:
+    with run_emulator(port=0, log_flush_s=0, sample_rate=0) as emu:
         assert emu.execute("SHOW statement_logging_max_sample_rate") == [("0",)]
         emu.execute("CREATE TABLE t (a int)")
         emu.execute("SELECT * FROM t")
@@ -325,7 +325,7 @@ def test_cancel_request_reaches_the_backend(tmp_path: Path) -> None:
 
 
 def test_password_authentication(tmp_path: Path) -> None:
-    with run_emulator(port=0, password="s3cret-sentinel") as emu:
+    with run_emulator(port=0, log_flush_s=0, password="s3cret-sentinel") as emu:
         with pytest.raises(psycopg.OperationalError) as err:
             psycopg.connect(emu.url, password="wrong").close()
         assert "password authentication failed" in str(err.value)
@@ -335,7 +335,7 @@ def test_password_authentication(tmp_path: Path) -> None:
 
 
 def test_restart_keeps_catalog_and_cuts_clients(name: str) -> None:
-    with run_emulator(port=0) as emu:
+    with run_emulator(port=0, log_flush_s=0) as emu:
         emu.execute(f"CREATE CLUSTER {name} REPLICAS ()")
         conn = emu.connect()
         emu.restart()
@@ -345,7 +345,7 @@ def test_restart_keeps_catalog_and_cuts_clients(name: str) -> None:
 
 
 def test_python_api_cleans_up_its_postgres() -> None:
-    with run_emulator(port=0) as emu:
+    with run_emulator(port=0, log_flush_s=0) as emu:
         data_dir = emu.backend._data_dir
         assert data_dir is not None and data_dir.exists()
     assert not data_dir.exists()
@@ -388,7 +388,7 @@ def test_emulator_on_an_existing_postgres(tmp_path: Path) -> None:
     outer = postgres.start_embedded(data_dir=tmp_path / "outer")
     try:
         url = psycopg.conninfo.make_conninfo(outer.admin_conninfo, dbname="postgres")
-        with run_emulator(port=0, postgres_url=url) as emu:
+        with run_emulator(port=0, log_flush_s=0, postgres_url=url) as emu:
             assert emu.execute("SELECT name FROM mz_clusters WHERE id = 'u1'") == [("quickstart",)]
             emu.execute("CREATE CLUSTER ext REPLICAS (r1 (SIZE = '25cc'))")
             dbname = emu.backend.dbname

@@ -91,7 +91,7 @@ def test_connection_refused_exits_2_without_the_password(command: str) -> None:
 @pytest.fixture(scope="module")
 def locked() -> Iterator[Emulator]:
     """An emulator that wants a password."""
-    with run_emulator(port=0, password="the-right-one") as emu:
+    with run_emulator(port=0, log_flush_s=0, password="the-right-one") as emu:
         yield emu
 
 

@@ -29,7 +29,7 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER)\b", re.I)
 @pytest.fixture(scope="module")
 def blank() -> Iterator[Emulator]:
     """An emulator nobody ran ``init`` on."""
-    with run_emulator(port=0) as emu:
+    with run_emulator(port=0, log_flush_s=0) as emu:
         yield emu
 
 

@@ -26,7 +26,7 @@ STRATEGIES = {
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
     """This module's own emulator, logging every statement."""
-    with run_emulator(port=0, sample_rate=1.0) as emu:
+    with run_emulator(port=0, log_flush_s=0, sample_rate=1.0) as emu:
         yield emu
 
 

@@ -26,7 +26,7 @@ def emulator() -> Iterator[Emulator]:
     is missing from the statement log the invariants read. Every object takes 60 s to
     hydrate at 25cc (the emulator would estimate ~1 s for the suite's tiny tables): the
     histories must meet replicas mid-hydration, and the settling bounds assume 60 s."""
-    with run_emulator(port=0, sample_rate=1.0, hydration_delay="60 seconds") as emu:
+    with run_emulator(port=0, log_flush_s=0, sample_rate=1.0, hydration_delay="60 seconds") as emu:
         init_tables(emu)
         yield emu
 

@@ -23,7 +23,7 @@ SENTINEL = "S3ntinel-pw-7c1f"
 
 @pytest.fixture(scope="module")
 def locked() -> Iterator[Emulator]:
-    with run_emulator(port=0, password=SENTINEL, sample_rate=1.0) as emu:
+    with run_emulator(port=0, log_flush_s=0, password=SENTINEL, sample_rate=1.0) as emu:
         init_tables(emu)
         yield emu
 

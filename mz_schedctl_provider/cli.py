@@ -8,7 +8,7 @@ handled); 2 usage or connection error; 3 another cycle holds the lease (nothing 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import json
 import os
 import re
@@ -20,16 +20,18 @@ from psycopg import conninfo
 
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.materialize import cycle
+from mz_schedctl_provider.materialize.catalog_reads import cluster_names
 from mz_schedctl_provider.materialize.db import (
     DEFAULT_STATEMENT_TIMEOUT_S,
     ConnectionLost,
     Database,
     DatabaseError,
 )
+from mz_schedctl_provider.materialize.flags import PAUSED_ENV, kill_switch_on
+from mz_schedctl_provider.materialize.plan_text import plan_lines
 from mz_schedctl_provider.materialize.store import LeaseClaim, Store, create_sql
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
-PAUSED_ENV = "MZ_SCHEDCTL_PAUSED"
 
 
 class UsageError(Exception):
@@ -120,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         db.close()
 
 
-def _connect(args: argparse.Namespace) -> Database:
+def _connect(args: argparse.Namespace, *, cluster: str | bool | None = True) -> Database:
+    """A connection with the command's settings (``cluster=None``: the role's default)."""
     url = args.database_url or os.environ.get("DATABASE_URL")
     if not url:
         raise UsageError("no database: pass --database-url or set DATABASE_URL")
@@ -131,7 +134,7 @@ def _connect(args: argparse.Namespace) -> Database:
     try:
         return Database.connect(
             url,
-            cluster=args.cluster,
+            cluster=args.cluster if cluster is True else (cluster or None),
             statement_timeout_s=args.statement_timeout,
             client_timeout_s=args.client_timeout,
         )
@@ -168,7 +171,7 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
 
 def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
     cycle_id = cycle.new_cycle_id()
-    paused = os.environ.get(PAUSED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    paused = kill_switch_on(os.environ.get(PAUSED_ENV))
     lease = None
     try:
         if not paused:
@@ -185,21 +188,12 @@ def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings
 
 
 def _release_lease(args: argparse.Namespace, settings: cycle.CycleSettings, cycle_id: str) -> None:
-    url = args.database_url or os.environ.get("DATABASE_URL") or ""
     # --cluster may be what failed (unknown, or no replica): then try the role's default.
-    for cluster in dict.fromkeys((args.cluster, None)):
-        with contextlib.suppress(DatabaseError):
-            db = Database.connect(
-                url,
-                cluster=cluster,
-                statement_timeout_s=args.statement_timeout,
-                client_timeout_s=args.client_timeout,
-            )
-            try:
-                Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
-                return
-            finally:
-                db.close()
+    connects = [
+        functools.partial(_connect, args, cluster=cluster)
+        for cluster in dict.fromkeys((args.cluster, None))
+    ]
+    cycle.release_after_failure(connects, settings, cycle_id=cycle_id)
 
 
 def _apply_cycle(
@@ -227,22 +221,10 @@ def _apply_cycle(
             file=sys.stderr,
         )
         return EXIT_LEASE
-    url = args.database_url or os.environ.get("DATABASE_URL") or ""
     # After a connection is lost mid-DDL the executor goes on with a new one; persist must
     # use that one too (the first is dead), and every one opened is closed at the end.
     live = [db]
-
-    def reconnect() -> Database:
-        live.append(
-            Database.connect(
-                url,
-                cluster=args.cluster,
-                statement_timeout_s=args.statement_timeout,
-                client_timeout_s=args.client_timeout,
-            )
-        )
-        return live[-1]
-
+    reconnect = cycle.reconnector(functools.partial(_connect, args), opened=live)
     try:
         result = cycle.apply(plan, db, settings, paused=paused, reconnect=reconnect)
         outcome = cycle.persist(plan, result, live[-1], settings)
@@ -262,22 +244,11 @@ def _apply_cycle(
 
 
 def _wipe_state(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
-    store = Store(db, schema=settings.schema)
-    ids = None
-    if args.filter_clusters:
-        pattern = re.compile(args.filter_clusters)
-        rows = db.query("SELECT id, name FROM mz_catalog.mz_clusters")
-        ids = [cid for cid, name in rows if pattern.fullmatch(name)]
-    try:
-        deleted = store.wipe_state(ids)
-    except DatabaseError as exc:
-        if exc.sqlstate != "42P01":
-            raise
-        deleted = 0
+    wiped = cycle.wipe_state(db, settings, filter_clusters=args.filter_clusters)
     if args.json:
-        print(json.dumps({"deleted_state_rows": deleted}))
+        print(json.dumps({"deleted_state_rows": wiped.deleted_state_rows}))
     else:
-        print(f"deleted {deleted} state row(s)")
+        print(f"deleted {wiped.deleted_state_rows} state row(s)")
     return EXIT_OK
 
 
@@ -289,7 +260,7 @@ def _init(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
 
 def _status(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
     store = Store(db, schema=settings.schema)
-    names = dict(db.query("SELECT id, name FROM mz_catalog.mz_clusters"))
+    names = dict(cluster_names(db))
     pattern = re.compile(args.filter_clusters) if args.filter_clusters else None
 
     def keep(cid: str) -> bool:
@@ -349,39 +320,8 @@ def _print_plan(plan: JsonObject, result: JsonObject | None, *, json_out: bool) 
         if result is not None:
             print(json.dumps(result, default=str))
         return
-    from mz_schedctl_provider.engine.contract import plan_from_json
-
-    parsed = plan_from_json(plan)
-    outcomes = {}
-    if result is not None:
-        from mz_schedctl_provider.engine.contract import apply_result_from_json
-
-        outcomes = {r.action_id: r for r in apply_result_from_json(result).results}
-    mode = "DRY RUN" if parsed.dry_run else "APPLY"
-    print(f"{mode} cycle {parsed.cycle_id} at {parsed.now.isoformat()}")
-    if not parsed.clusters:
-        print("  no clusters with enabled strategies in scope")
-    for cp in parsed.clusters:
-        cost = f"{cp.credits_per_hour_before:g} -> {cp.credits_per_hour_after:g} credits/h"
-        print(f"- {cp.cluster_name} ({cp.cluster_id}): {cost}")
-        for note in cp.notes:
-            print(f"    . {note}")
-        if not cp.actions:
-            print("    no actions")
-        for a in cp.actions:
-            outcome = outcomes.get(a.id)
-            tag = f" [{outcome.outcome}]" if outcome else ""
-            status = "" if a.status == "planned" else f" ({a.status})"
-            delta = a.credits_per_hour_after - a.credits_per_hour_before
-            print(f"    {a.kind}{status}{tag}: {a.sql}  [{delta:+g} credits/h]")
-            for reason in a.reasons:
-                print(f"        because {reason}")
-            if outcome and outcome.error:
-                print(f"        error: {outcome.error}")
-        for finding in cp.findings:
-            print(f"    ! {finding.severity}: {finding.message}")
-        for error in cp.errors:
-            print(f"    ERROR: {error}")
+    for _level, line in plan_lines(plan, result):
+        print(line)
 
 
 def _print_problems(problems: list[str]) -> None:

@@ -21,17 +21,25 @@ def is_oom(*, status: str | None, reason: str | None) -> bool:
     return status == "offline" and reason == "oom-killed"
 
 
+def is_hydrated(*, online: bool, objects: int, hydrated_objects: int) -> bool:
+    """The one definition of a hydrated replica: online, with every user object of its cluster
+    hydrated on it (objects missing from the hydration view count as not hydrated); a cluster
+    without user objects needs only the replica online."""
+    return online and hydrated_objects >= objects
+
+
 def replica_hydrated(*, cluster: Cluster, replica: Replica) -> tuple[bool, str]:
-    """(hydrated, why): every user object hydrated on it; without objects, online suffices."""
+    """(hydrated, why), by :func:`is_hydrated`."""
     if replica.status == "offline":
         return False, f"offline ({replica.status_reason or 'no reason'})"
     total = cluster.objects_to_hydrate
+    online = replica.status == "online"
+    hydrated = is_hydrated(online=online, objects=total, hydrated_objects=replica.hydrated_objects)
     if total == 0:
-        online = replica.status == "online"
-        return online, "online, no objects to hydrate" if online else "not online yet"
-    if replica.hydrated_objects >= total:
-        return True, f"{total}/{total} objects hydrated"
-    return False, f"{replica.hydrated_objects}/{total} objects hydrated"
+        return hydrated, "online, no objects to hydrate" if hydrated else "not online yet"
+    if not online:
+        return False, "not online yet"
+    return hydrated, f"{min(replica.hydrated_objects, total)}/{total} objects hydrated"
 
 
 def free_name(*, preferred: str, taken: Iterable[str]) -> tuple[str, str]:

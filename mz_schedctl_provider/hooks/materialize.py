@@ -13,9 +13,15 @@ from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+from mz_schedctl_provider.materialize.catalog_reads import (
+    REPLICA_HYDRATION_BY_NAME,
+    ReplicaHydration,
+    replica_hydration,
+)
 from mz_schedctl_provider.materialize.connection_settings import client_timeout, session_options
 from mz_schedctl_provider.materialize.cycle import CycleSettings
 from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
+from mz_schedctl_provider.materialize.flags import flag
 
 DEFAULT_PORT = 6875
 DEFAULT_DATABASE = "materialize"
@@ -33,58 +39,6 @@ CONTROLLER_EXTRAS = frozenset(
         "experimental",
     }
 )
-
-# Per replica of one cluster (by name): is it online, how many user objects does the cluster
-# host, and how many of them are hydrated on that replica. "Hydrated" follows the product
-# contract: every user object (index, materialized view, source, sink) hydrated on the replica,
-# objects missing from the hydration view counting as not hydrated; with no user objects a
-# replica counts once it is online.
-HYDRATION_SQL = """
-SELECT r.name,
-       EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-               WHERE s.replica_id = r.id AND s.status = 'online')
-       AND NOT EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-                       WHERE s.replica_id = r.id AND s.status <> 'online') AS online,
-       (SELECT count(*) FROM (
-            SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = c.id AND left(id, 1) = 'u'
-            UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-            UNION ALL SELECT id FROM mz_catalog.mz_sources
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-                  AND type NOT IN ('subsource', 'progress')
-            UNION ALL SELECT id FROM mz_catalog.mz_sinks
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-        ) o) AS objects,
-       (SELECT count(*) FROM (
-            SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = c.id AND left(id, 1) = 'u'
-            UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-            UNION ALL SELECT id FROM mz_catalog.mz_sources
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-                  AND type NOT IN ('subsource', 'progress')
-            UNION ALL SELECT id FROM mz_catalog.mz_sinks
-                WHERE cluster_id = c.id AND left(id, 1) = 'u'
-        ) o
-        WHERE EXISTS (SELECT 1 FROM mz_internal.mz_hydration_statuses h
-                      WHERE h.object_id = o.id AND h.replica_id = r.id AND h.hydrated)
-       ) AS hydrated
-FROM mz_catalog.mz_clusters c
-JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id
-WHERE c.name = %s
-ORDER BY r.name
-"""
-CLUSTER_EXISTS_SQL = "SELECT count(*) FROM mz_catalog.mz_clusters WHERE name = %s"
-
-
-def hydrated_replicas(rows: list[tuple[Any, ...]]) -> list[str]:
-    """Names of the hydrated replicas among :data:`HYDRATION_SQL`'s rows."""
-    return [str(name) for name, online, objects, hydrated in rows if online and hydrated >= objects]
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def connect_kwargs(
@@ -172,6 +126,33 @@ class MaterializeHook(PostgresHook):
             self.conn = psycopg2.connect(**args)
         return self.conn
 
+    # ---- domain reads (the sensor's and the trigger's) ----------------------------------------
+
+    def replica_hydration(self, cluster: str) -> list[ReplicaHydration]:
+        """Each replica of the cluster (by name) and whether it is hydrated; [] when the
+        cluster has no replica or does not exist."""
+        db = self.get_database()
+        try:
+            rows = db.query(
+                REPLICA_HYDRATION_BY_NAME, (cluster,), purpose=f"reading hydration of {cluster!r}"
+            )
+        finally:
+            db.close()
+        return replica_hydration(rows)
+
+    @classmethod
+    async def areplica_hydration(cls, conn_id: str, cluster: str) -> list[ReplicaHydration]:
+        """:meth:`replica_hydration` for the triggerer's event loop (psycopg's AsyncConnection;
+        the connection is looked up there, never stored with the trigger)."""
+        import psycopg
+
+        kwargs = await _async_connection_kwargs(conn_id)
+        conn = await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        async with conn:
+            cur = await conn.execute(REPLICA_HYDRATION_BY_NAME, (cluster,))
+            rows = await cur.fetchall()
+        return replica_hydration(rows)
+
     def get_database(self) -> Database:
         """A fresh connection in autocommit, wrapped for the controller (one statement per
         transaction, as Materialize requires)."""
@@ -191,7 +172,7 @@ class MaterializeHook(PostgresHook):
             audit_retention_days=int(
                 extras.get("audit_retention_days") or defaults.audit_retention_days
             ),
-            experimental=_truthy(extras.get("experimental", False)),
+            experimental=flag(extras.get("experimental"), name="connection extra experimental"),
             holder=holder or f"airflow@{socket.gethostname()}",
         )
 
@@ -256,3 +237,29 @@ class MaterializeHook(PostgresHook):
 
 def _no_secrets(text: str, password: str | None) -> str:
     return text.replace(password, "***") if password else text
+
+
+async def _async_connection_kwargs(conn_id: str) -> dict[str, Any]:
+    """Driver arguments of a connection, looked up without blocking the event loop."""
+    try:
+        from airflow.providers.common.compat.connection import (
+            get_async_connection,
+            get_async_extra_dejson,
+        )
+    except ImportError:  # older common-compat: resolve in a worker thread
+        from asgiref.sync import sync_to_async
+
+        conn = await sync_to_async(MaterializeHook.get_connection)(conn_id)
+        extras = await sync_to_async(lambda: conn.extra_dejson)()
+    else:
+        conn = await get_async_connection(conn_id, hook=MaterializeHook)
+        extras = await get_async_extra_dejson(conn)
+    return connect_kwargs(
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        database=conn.schema,
+        extras={k: v for k, v in dict(extras).items() if k != "cursor"},
+        ignored=frozenset(MaterializeHook.ignored_extra_options),
+    )

@@ -7,10 +7,14 @@ Only :func:`decide` is pure. The lease is claimed by :func:`claim_lease` before
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import socket
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mz_schedctl_provider.engine.contract import (
@@ -26,13 +30,13 @@ from mz_schedctl_provider.engine.planner import decide as engine_decide
 from mz_schedctl_provider.engine.planner import next_states
 from mz_schedctl_provider.engine.state import STATE_VERSION, state_to_payload
 from mz_schedctl_provider.materialize import ddl
-from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.materialize.catalog_reads import cluster_names
+from mz_schedctl_provider.materialize.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.materialize.executor import Executor
 from mz_schedctl_provider.materialize.signals import read_signals
 from mz_schedctl_provider.materialize.store import LeaseClaim, Store
 
 PERSIST_SCHEMA_VERSION = 1
-_UNDEFINED_TABLE = "42P01"
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def claim_lease(db: Database, settings: CycleSettings, *, cycle_id: str) -> Leas
             holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s
         )
     except DatabaseError as exc:
-        if exc.sqlstate != _UNDEFINED_TABLE:
+        if not is_missing_table(exc):
             raise
     store.bootstrap()
     return store.claim_lease(holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s)
@@ -139,7 +143,7 @@ def _creating_tables(store: Store, run: Callable[[], ApplyResult]) -> ApplyResul
     try:
         return run()
     except DatabaseError as exc:
-        if exc.sqlstate != _UNDEFINED_TABLE:
+        if not is_missing_table(exc):
             raise
     store.bootstrap()
     return run()
@@ -199,3 +203,100 @@ def problems(plan: Plan, result: ApplyResult) -> list[str]:
             what = action.describe() if action else r.action_id
             found.append(f"{names.get(r.cluster_id, r.cluster_id)}: {what} failed: {r.error}")
     return found
+
+
+# ---- the concerns around the four stages, shared by the CLI and the Airflow tasks --------------
+
+
+@dataclass(frozen=True)
+class WipeResult:
+    """What wipe-state deleted: the state rows, and which clusters matched a filter."""
+
+    deleted_state_rows: int
+    filter_clusters: str | None
+    clusters: list[str] | None  # None: every cluster
+
+    def to_json(self) -> JsonObject:
+        return {
+            "deleted_state_rows": self.deleted_state_rows,
+            "filter_clusters": self.filter_clusters or "",
+            "clusters": None if self.clusters is None else list(self.clusters),
+        }
+
+
+def wipe_state(
+    db: Database, settings: CycleSettings, *, filter_clusters: str | None = None
+) -> WipeResult:
+    """Delete stored state (all clusters, or those whose whole name matches the regex) so the
+    next cycle decides from what it observes; strategies and the audit trail are kept. Before
+    the tables exist there is nothing to delete."""
+    store = Store(db, schema=settings.schema)
+    ids: list[str] | None = None
+    names: list[str] | None = None
+    if filter_clusters:
+        pattern = re.compile(filter_clusters)
+        matched = [(i, n) for i, n in cluster_names(db) if pattern.fullmatch(n)]
+        ids = [i for i, _ in matched]
+        names = sorted(n for _, n in matched)
+    try:
+        deleted = store.wipe_state(ids)
+    except DatabaseError as exc:
+        if not is_missing_table(exc):
+            raise
+        deleted = 0
+    return WipeResult(deleted, filter_clusters or None, names)
+
+
+def release_after_failure(
+    connects: Iterable[Callable[[], Database]], settings: CycleSettings, *, cycle_id: str
+) -> bool:
+    """Release this cycle's lease claim after a failed run, on a fresh connection (ours may be
+    the one that broke), trying each way of connecting in turn; True once released. A claim
+    left behind would hold every other cycle back for the whole lease TTL; at worst it
+    expires on its own."""
+    for connect in connects:
+        with contextlib.suppress(DatabaseError):
+            db = connect()
+            try:
+                Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
+                return True
+            except DatabaseError as exc:
+                if is_missing_table(exc):
+                    return True  # no table, no claim
+                raise
+            finally:
+                db.close()
+    return False
+
+
+def reconnector(
+    connect: Callable[[], Database],
+    *,
+    opened: list[Database],
+    attempts: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+) -> Callable[[], Database]:
+    """What apply calls after a connection was lost mid-statement: a fresh connection, tried a
+    few times with backoff (1, 2, 4... at most 10 s apart). Every connection opened is added to
+    ``opened`` (the caller closes them; persist uses the last). If Materialize stays
+    unreachable the last error is raised."""
+
+    def reconnect() -> Database:
+        last: Exception | None = None
+        for attempt in range(max(1, attempts)):
+            if attempt:
+                sleep(min(2**attempt, 10))
+            try:
+                db = connect()
+            except DatabaseError as exc:
+                last = exc
+                if log is not None:
+                    log.warning("Reconnect attempt %d failed: %s", attempt + 1, exc)
+                continue
+            opened.append(db)
+            return db
+        assert last is not None
+        raise last
+
+    return reconnect

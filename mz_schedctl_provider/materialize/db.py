@@ -33,6 +33,15 @@ class DatabaseError(Exception):
         self.sqlstate = sqlstate
 
 
+# Materialize's (and PostgreSQL's) "relation does not exist": the controller's tables are not
+# there yet (a first run, a dry run before init).
+UNDEFINED_TABLE = "42P01"
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    return isinstance(exc, DatabaseError) and exc.sqlstate == UNDEFINED_TABLE
+
+
 class ConnectionLost(DatabaseError):
     """The connection broke: whether the last statement ran is unknown."""
 

@@ -15,6 +15,10 @@ from mz_schedctl_provider.engine.models import (
     Outcome,
     Plan,
 )
+from mz_schedctl_provider.materialize.catalog_reads import (
+    REPLICA_HYDRATION_BY_ID,
+    replica_hydration,
+)
 from mz_schedctl_provider.materialize.db import (
     CLIENT_TIMEOUT_GRACE_S,
     ConnectionLost,
@@ -28,26 +32,6 @@ _LIVE_REPLICA = (
     "SELECT r.id, r.size FROM mz_catalog.mz_cluster_replicas r"
     " WHERE r.cluster_id = %s AND r.name = %s"
 )
-# Each replica of the cluster, and whether it is online with every user object hydrated on it.
-_HYDRATED_REPLICAS = """
-SELECT r.name,
-  EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-          WHERE s.replica_id = r.id AND s.status = 'online')
-  AND NOT EXISTS (
-      SELECT 1 FROM (
-          SELECT id FROM mz_catalog.mz_indexes WHERE cluster_id = %s AND left(id, 1) = 'u'
-          UNION ALL SELECT id FROM mz_catalog.mz_materialized_views
-              WHERE cluster_id = %s AND left(id, 1) = 'u'
-          UNION ALL SELECT id FROM mz_catalog.mz_sources
-              WHERE cluster_id = %s AND left(id, 1) = 'u' AND type NOT IN ('subsource', 'progress')
-          UNION ALL SELECT id FROM mz_catalog.mz_sinks WHERE cluster_id = %s AND left(id, 1) = 'u'
-      ) o
-      WHERE NOT EXISTS (SELECT 1 FROM mz_internal.mz_hydration_statuses h
-                        WHERE h.object_id = o.id AND h.replica_id = r.id AND h.hydrated))
-FROM mz_catalog.mz_cluster_replicas r
-WHERE r.cluster_id = %s
-"""
-
 
 _LIVE_CLUSTER = "SELECT managed, size, replication_factor FROM mz_catalog.mz_clusters WHERE id = %s"
 # Graceful reconfigurations running in the background (v26.35+; older releases lack it).
@@ -235,7 +219,12 @@ class Executor:
         """The drop leaves as many hydrated replicas serving as there were, or at least one:
         the replica is not hydrated itself (nothing is lost), or another one is."""
         cid = action.cluster_id
-        hydrated = dict(self.db.query(_HYDRATED_REPLICAS, (cid, cid, cid, cid, cid)))
+        rows = self.db.query(
+            REPLICA_HYDRATION_BY_ID,
+            (cid,),
+            purpose=f"re-checking hydration of {action.cluster_name!r}",
+        )
+        hydrated = {r.name: r.hydrated for r in replica_hydration(rows)}
         if not hydrated.get(action.replica_name, False):
             return True
         return any(ok for name, ok in hydrated.items() if name != action.replica_name)

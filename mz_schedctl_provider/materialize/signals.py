@@ -19,6 +19,7 @@ from mz_schedctl_provider.engine.models import (
     Size,
     StrategyRow,
 )
+from mz_schedctl_provider.materialize.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
 from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database, DatabaseError
 from mz_schedctl_provider.materialize.store import Store
 
@@ -72,24 +73,6 @@ _HISTORY = (
     "  GROUP BY replica_id) f ON f.replica_id = r.id"
     " LEFT JOIN mz_internal.mz_cluster_replica_history rh ON rh.replica_id = r.id"
     " GROUP BY r.id"
-)
-# User objects only ("u" ids): clusters also host system introspection indexes ("si" ids).
-# Subsources and progress collections hydrate with their parent source, so only real sources
-# count.
-_OBJECTS = (
-    "SELECT cluster_id, 'index', id FROM mz_catalog.mz_indexes"
-    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
-    " UNION ALL SELECT cluster_id, 'materialized_view', id FROM mz_catalog.mz_materialized_views"
-    " WHERE left(id, 1) = 'u'"
-    " UNION ALL SELECT cluster_id, 'source', id FROM mz_catalog.mz_sources"
-    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
-    " AND type NOT IN ('subsource', 'progress')"
-    " UNION ALL SELECT cluster_id, 'sink', id FROM mz_catalog.mz_sinks"
-    " WHERE left(id, 1) = 'u' AND cluster_id IS NOT NULL"
-)
-_HYDRATED = (
-    "SELECT replica_id, object_id FROM mz_internal.mz_hydration_statuses"
-    " WHERE hydrated AND replica_id IS NOT NULL AND left(object_id, 1) = 'u'"
 )
 # Any statement on a cluster is activity, finished or not, whatever its outcome: a query
 # refused because the cluster is suspended is exactly the signal to resume it.
@@ -231,7 +214,7 @@ def _replicas(db: Database, wanted: set[str], object_ids: set[str]) -> dict[str,
             processes[rid].append((status, reason))
     history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in db.query(_HISTORY)}
     hydrated: dict[str, int] = defaultdict(int)
-    for rid, object_id in db.query(_HYDRATED):
+    for rid, object_id in db.query(HYDRATED_OBJECTS):
         # Only objects that count for their cluster: a hydrated subsource must not stand in
         # for its unhydrated source.
         if object_id in object_ids:
@@ -272,7 +255,7 @@ def _objects(db: Database, wanted: set[str]) -> tuple[dict[str, dict[str, int]],
     """Per cluster, how many user objects of each kind it hosts; and all their ids."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     ids: set[str] = set()
-    for cid, kind, oid in db.query(_OBJECTS):
+    for cid, kind, oid in db.query(USER_OBJECTS):
         if cid in wanted:
             counts[cid][kind] += 1
             ids.add(oid)

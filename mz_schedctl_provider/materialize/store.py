@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mz_schedctl_provider.engine.models import JsonValue, RecentAction, StateRow, StrategyRow
-from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.materialize.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.materialize.ddl import ident
 
 STRATEGIES = "mz_cluster_strategies"
@@ -31,7 +31,6 @@ _TABLES = {
     LEASES: "holder TEXT, cycle_id TEXT, claimed_at TIMESTAMPTZ, expires_at TIMESTAMPTZ",
 }
 # Undefined table: Materialize's "unknown catalog item" and PostgreSQL's share this code.
-_UNDEFINED_TABLE = "42P01"
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ class Store:
         try:
             return self.db.query(sql)
         except DatabaseError as exc:
-            if exc.sqlstate == _UNDEFINED_TABLE:
+            if is_missing_table(exc):
                 return []
             raise
 

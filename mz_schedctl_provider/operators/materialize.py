@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -21,15 +20,12 @@ from airflow.providers.common.compat.sdk import (
     TriggerRule,
 )
 
+from mz_schedctl_provider.materialize.flags import PAUSED_VARIABLE, flag
+from mz_schedctl_provider.materialize.flags import kill_switch_on as _switch_on
+
 if TYPE_CHECKING:
     from mz_schedctl_provider.hooks.materialize import MaterializeHook
     from mz_schedctl_provider.materialize.db import Database
-
-PAUSED_VARIABLE = "mz_schedctl_paused"
-_UNDEFINED_TABLE = "42P01"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off", "none", "null")
-
 
 # ---- helpers shared by the operators --------------------------------------------------------
 
@@ -56,10 +52,11 @@ def _from_params(context: Any, name: str, value: Any, default: Any) -> Any:
     return default if got is None else got
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
+def _dry_run(context: Any, value: bool | None) -> bool:
+    try:
+        return flag(_from_params(context, "dry_run", value, False), name="dry_run")
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def _filter(context: Any, value: str | None) -> str | None:
@@ -75,15 +72,12 @@ def _filter(context: Any, value: str | None) -> str | None:
 
 
 def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
-    """Whether the kill switch (an Airflow Variable) is on. Unset, empty or a false word
-    (false/0/no/off) is off; any other value is on, so a typo errs on the safe side. A failed
-    lookup raises (the task fails and is retried) rather than being taken for "off"."""
+    """Whether the kill switch (an Airflow Variable) is on, by the one rule of
+    :func:`mz_schedctl_provider.materialize.flags.kill_switch_on`. A failed lookup raises (the
+    task fails and is retried) rather than being taken for "off"."""
     from airflow.providers.common.compat.sdk import Variable
 
-    value = Variable.get(variable, None)
-    if value is None:
-        return False
-    return str(value).strip().lower() not in _FALSE
+    return _switch_on(Variable.get(variable, None))
 
 
 class _MaterializeOperator(BaseOperator):
@@ -135,7 +129,7 @@ class MaterializeSignalsOperator(_MaterializeOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.materialize import cycle
 
-        dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+        dry_run = _dry_run(context, self.dry_run_arg)
         pattern = _filter(context, self.filter_clusters)
         hook = self.get_hook()
         settings = hook.cycle_settings()
@@ -211,7 +205,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
 
         if not isinstance(self.signals, dict):
             raise AirflowException("decide got no signals document (did the signals task run?)")
-        dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+        dry_run = _dry_run(context, self.dry_run_arg)
         experimental = self.experimental
         if experimental is None:
             experimental = self.get_hook().cycle_settings().experimental
@@ -226,44 +220,12 @@ class MaterializeDecideOperator(_MaterializeOperator):
         return plan
 
 
-def log_plan(log: Any, plan: dict[str, Any]) -> None:
-    """The plan, readable in the task log: a header, then one line per action (cluster, action,
-    SQL, reason), then each cluster's cost, findings and errors."""
-    actions = [a for c in plan.get("clusters", []) for a in c.get("actions", [])]
-    log.info(
-        "%s plan for cycle %s at %s: %d cluster(s), %d action(s)",
-        "DRY RUN" if plan.get("dry_run") else "APPLY",
-        plan.get("cycle_id"),
-        plan.get("now"),
-        len(plan.get("clusters", [])),
-        len(actions),
-    )
-    for cp in plan.get("clusters", []):
-        for a in cp.get("actions", []):
-            status = "" if a.get("status") == "planned" else f" ({a.get('status')})"
-            log.info(
-                "cluster=%s action=%s%s sql=%s reason=%s",
-                cp.get("cluster_name"),
-                a.get("kind"),
-                status,
-                a.get("sql"),
-                "; ".join(a.get("reasons", [])),
-            )
-    for cp in plan.get("clusters", []):
-        log.info(
-            "cluster=%s credits/h %g -> %g, %d action(s)",
-            cp.get("cluster_name"),
-            cp.get("credits_per_hour_before", 0),
-            cp.get("credits_per_hour_after", 0),
-            len(cp.get("actions", [])),
-        )
-        for note in cp.get("notes", []):
-            log.info("cluster=%s note: %s", cp.get("cluster_name"), note)
-        for f in cp.get("findings", []):
-            level = log.warning if f.get("severity") in ("warning", "error") else log.info
-            level("cluster=%s %s: %s", cp.get("cluster_name"), f.get("severity"), f.get("message"))
-        for err in cp.get("errors", []):
-            log.error("cluster=%s ERROR: %s", cp.get("cluster_name"), err)
+def log_plan(log: Any, plan: dict[str, Any], result: dict[str, Any] | None = None) -> None:
+    """The plan as people read it (the CLI prints the same lines), at each line's level."""
+    from mz_schedctl_provider.materialize.plan_text import plan_lines
+
+    for level, line in plan_lines(plan, result):
+        getattr(log, level)("%s", line)
 
 
 # ---- apply ----------------------------------------------------------------------------------
@@ -313,54 +275,18 @@ class MaterializeApplyOperator(_MaterializeOperator):
         opened: list[Database] = []
         db = hook.get_database()
         opened.append(db)
+        reconnect = cycle.reconnector(
+            hook.get_database, opened=opened, attempts=self.reconnect_attempts, log=self.log
+        )
         try:
             result: dict[str, Any] = cycle.apply(
-                self.plan, db, settings, paused=paused, reconnect=self._reconnector(hook, opened)
+                self.plan, db, settings, paused=paused, reconnect=reconnect
             )
         finally:
             for each in opened:
                 each.close()
-        self._log_result(result)
+        log_plan(self.log, self.plan, result)
         return result
-
-    def _reconnector(self, hook: MaterializeHook, opened: list[Database]) -> Callable[[], Database]:
-        """Opens a fresh connection after one was lost mid-statement, a few times with backoff;
-        if Materialize stays unreachable the error fails the task (and Airflow retries it)."""
-
-        def reconnect() -> Database:
-            last: Exception | None = None
-            for attempt in range(max(1, self.reconnect_attempts)):
-                if attempt:
-                    time.sleep(min(2**attempt, 10))
-                try:
-                    db = hook.get_database()
-                except Exception as exc:
-                    last = exc
-                    self.log.warning("Reconnect attempt %d failed: %s", attempt + 1, exc)
-                    continue
-                opened.append(db)
-                return db
-            assert last is not None
-            raise last
-
-        return reconnect
-
-    def _log_result(self, result: dict[str, Any]) -> None:
-        names = {
-            a["id"]: (c["cluster_name"], a["kind"], a.get("replica_name"))
-            for c in self.plan.get("clusters", [])
-            for a in c.get("actions", [])
-        }
-        if not result.get("executed"):
-            self.log.warning("Nothing executed: %s", result.get("reason"))
-        for r in result.get("results", []):
-            cluster, kind, replica = names.get(r["action_id"], (r["cluster_id"], "?", None))
-            line = "cluster=%s action=%s replica=%s outcome=%s%s"
-            error = f" error={r['error']}" if r.get("error") else ""
-            if r.get("outcome") == "failed":
-                self.log.error(line, cluster, kind, replica, r["outcome"], error)
-            else:
-                self.log.info(line, cluster, kind, replica, r["outcome"], error)
 
 
 # ---- persist --------------------------------------------------------------------------------
@@ -404,7 +330,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         settings = hook.cycle_settings()
         plan = self.plan if isinstance(self.plan, dict) else None
         if plan is None:
-            dry_run = _as_bool(_from_params(context, "dry_run", self.dry_run_arg, False))
+            dry_run = _dry_run(context, self.dry_run_arg)
             if not dry_run:
                 self._release_orphan_lease(hook, settings, cycle_id_for(context))
             raise AirflowException(
@@ -446,17 +372,10 @@ class MaterializePersistOperator(_MaterializeOperator):
         return doc
 
     def _release_orphan_lease(self, hook: MaterializeHook, settings: Any, cycle_id: str) -> None:
-        from mz_schedctl_provider.materialize.db import DatabaseError
-        from mz_schedctl_provider.materialize.store import Store
+        from mz_schedctl_provider.materialize import cycle
 
-        db = hook.get_database()
-        try:
-            Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
-        except DatabaseError as exc:
-            if exc.sqlstate != _UNDEFINED_TABLE:
-                raise
-        finally:
-            db.close()
+        if not cycle.release_after_failure([hook.get_database], settings, cycle_id=cycle_id):
+            self.log.warning("Could not release lease claim of %s: it expires on its own", cycle_id)
 
 
 # ---- wipe state -----------------------------------------------------------------------------
@@ -478,36 +397,20 @@ class MaterializeWipeStateOperator(_MaterializeOperator):
         self.filter_clusters = filter_clusters
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mz_schedctl_provider.materialize.db import DatabaseError
-        from mz_schedctl_provider.materialize.store import Store
+        from mz_schedctl_provider.materialize import cycle
 
         pattern = _filter(context, self.filter_clusters)
         hook = self.get_hook()
-        settings = hook.cycle_settings()
         db = hook.get_database()
         try:
-            ids: list[str] | None = None
-            names: list[str] = []
-            if pattern is not None:
-                rows = db.query("SELECT id, name FROM mz_catalog.mz_clusters")
-                matched = [(str(i), str(n)) for i, n in rows if re.fullmatch(pattern, str(n))]
-                ids = [i for i, _ in matched]
-                names = sorted(n for _, n in matched)
-            try:
-                deleted = Store(db, schema=settings.schema).wipe_state(ids)
-            except DatabaseError as exc:
-                if exc.sqlstate != _UNDEFINED_TABLE:
-                    raise
-                deleted = 0
+            wiped = cycle.wipe_state(db, hook.cycle_settings(), filter_clusters=pattern)
         finally:
             db.close()
         self.log.info(
             "Deleted %d state row(s) of %s",
-            deleted,
-            "all clusters" if pattern is None else f"clusters matching {pattern!r}: {names}",
+            wiped.deleted_state_rows,
+            "all clusters"
+            if pattern is None
+            else f"clusters matching {pattern!r}: {wiped.clusters}",
         )
-        return {
-            "deleted_state_rows": deleted,
-            "filter_clusters": pattern or "",
-            "clusters": names if pattern is not None else None,
-        }
+        return wiped.to_json()

@@ -85,22 +85,14 @@ class MaterializeHydrationSensor(BaseSensorOperator):
         return {"cluster": event["cluster"], "hydrated": event["hydrated"]}
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from mz_schedctl_provider.hooks.materialize import (
-            HYDRATION_SQL,
-            MaterializeHook,
-            hydrated_replicas,
-        )
+        from mz_schedctl_provider.hooks.materialize import MaterializeHook
 
         self._normalize()
-
-        db = MaterializeHook(materialize_conn_id=self.materialize_conn_id).get_database()
-        try:
-            rows = db.query(HYDRATION_SQL, (self.cluster,))
-        finally:
-            db.close()
-        ready = hydrated_replicas(rows)
+        hook = MaterializeHook(materialize_conn_id=self.materialize_conn_id)
+        replicas = hook.replica_hydration(self.cluster)
+        ready = [r.name for r in replicas if r.hydrated]
         done = self.replica in ready if self.replica else bool(ready)
-        if not rows:
+        if not replicas:
             self.log.info("Cluster %s has no replicas (or does not exist) yet", self.cluster)
         elif not done:
             self.log.info("%s not hydrated yet (hydrated replicas: %s)", self._target, ready)

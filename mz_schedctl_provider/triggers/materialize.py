@@ -13,33 +13,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
-async def _connection_kwargs(conn_id: str) -> dict[str, Any]:
-    from mz_schedctl_provider.hooks.materialize import MaterializeHook, connect_kwargs
-
-    try:
-        from airflow.providers.common.compat.connection import (
-            get_async_connection,
-            get_async_extra_dejson,
-        )
-    except ImportError:  # older common-compat: resolve in a worker thread
-        from asgiref.sync import sync_to_async
-
-        conn = await sync_to_async(MaterializeHook.get_connection)(conn_id)
-        extras = await sync_to_async(lambda: conn.extra_dejson)()
-    else:
-        conn = await get_async_connection(conn_id, hook=MaterializeHook)
-        extras = await get_async_extra_dejson(conn)
-    return connect_kwargs(
-        host=conn.host,
-        port=conn.port,
-        login=conn.login,
-        password=conn.password,
-        database=conn.schema,
-        extras={k: v for k, v in dict(extras).items() if k != "cursor"},
-        ignored=frozenset(MaterializeHook.ignored_extra_options),
-    )
-
-
 class MaterializeHydrationTrigger(BaseTrigger):
     """Fire once the cluster has a hydrated replica (or the named replica is hydrated).
 
@@ -77,23 +50,21 @@ class MaterializeHydrationTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         import psycopg
 
-        from mz_schedctl_provider.hooks.materialize import HYDRATION_SQL, hydrated_replicas
+        from mz_schedctl_provider.hooks.materialize import MaterializeHook
 
         target = f"{self.cluster}.{self.replica}" if self.replica else self.cluster
         try:
-            kwargs = await _connection_kwargs(self.materialize_conn_id)
             while True:
                 try:
-                    conn = await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
-                    async with conn:
-                        cur = await conn.execute(HYDRATION_SQL, (self.cluster,))
-                        rows = await cur.fetchall()
+                    replicas = await MaterializeHook.areplica_hydration(
+                        self.materialize_conn_id, self.cluster
+                    )
                 except psycopg.OperationalError as exc:
                     # Materialize restarting or a network blip: keep waiting until the timeout.
                     self.log.warning("Checking %s failed, will retry: %s", target, exc)
-                    rows = None
-                if rows is not None:
-                    ready = hydrated_replicas(rows)
+                    replicas = None
+                if replicas is not None:
+                    ready = [r.name for r in replicas if r.hydrated]
                     done = self.replica in ready if self.replica else bool(ready)
                     if done:
                         event = {"status": "success", "cluster": self.cluster, "hydrated": ready}

@@ -188,16 +188,16 @@ def test_apply_killed_halfway_is_retried_without_duplicates_and_with_a_full_audi
     unreachable for the rest of that attempt: the apply task fails. Airflow retries it; the
     retry sees the replica exists, completes the audit of the interrupted action, and the run
     succeeds with exactly one new replica."""
+    from mz_schedctl_provider.materialize import cycle as runtime
     from mz_schedctl_provider.materialize.db import ConnectionLost
-    from mz_schedctl_provider.operators.materialize import MaterializeApplyOperator
 
     cid = resize_setup(emulator, "retry_c")
     emulator.inject_fault(r'^\s*CREATE CLUSTER REPLICA "retry_c"', "drop_after")
-    real = MaterializeApplyOperator._reconnector
+    real = runtime.reconnector
     outage = {"left": 1}
 
-    def flaky(self: Any, hook: Any, opened: list[Any]) -> Any:
-        reconnect = real(self, hook, opened)
+    def flaky(connect: Any, **kwargs: Any) -> Any:
+        reconnect = real(connect, **kwargs)
 
         def first_attempt_cannot_reconnect() -> Any:
             if outage["left"]:
@@ -207,7 +207,7 @@ def test_apply_killed_halfway_is_retried_without_duplicates_and_with_a_full_audi
 
         return first_attempt_cannot_reconnect
 
-    monkeypatch.setattr(MaterializeApplyOperator, "_reconnector", flaky)
+    monkeypatch.setattr(runtime, "reconnector", flaky)
     dr = run_dag(cycle, {"filter_clusters": "retry_c"})
     assert state(dr) == "success", {t: state(ti) for t, ti in tis(dr).items()}
     assert tis(dr)["apply"].try_number == 2

@@ -41,9 +41,9 @@ def sql_literals(source: str) -> list[str]:
     }
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if id(node) not in docstrings and SQL.search(node.value):
-                found.append(node.value)
+        is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if is_text and id(node) not in docstrings and SQL.search(node.value):
+            found.append(node.value)
     return found
 
 

@@ -16,8 +16,9 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param, XComArg
 
+from mz_schedctl_provider.materialize.plan_seal import SEAL_XCOM_KEY
 from mz_schedctl_provider.operators.materialize import (
     PAUSED_VARIABLE,
     MaterializeApplyOperator,
@@ -152,6 +153,7 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             task_id="apply",
             materialize_conn_id=conn_id,
             plan=decide.output,
+            plan_seal=XComArg(decide, key=SEAL_XCOM_KEY),
             retries=2,
             execution_timeout=timedelta(minutes=8),
             doc_md="Carry out the plan unless dry run, kill switch or another cycle's lease.",
@@ -164,6 +166,7 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             materialize_conn_id=conn_id,
             plan=decide.output,
             apply_result=apply.output,
+            plan_seal=XComArg(decide, key=SEAL_XCOM_KEY),
             trigger_rule="all_done",
             retries=2,
             execution_timeout=timedelta(minutes=2),

@@ -126,6 +126,21 @@ class MaterializeHook(PostgresHook):
             self.conn = psycopg2.connect(**args)
         return self.conn
 
+    def plan_seal_key(self) -> bytes:
+        """The key decide seals its plan with and apply checks it with: derived from this
+        connection's secret, so it never travels in XCom."""
+        from mz_schedctl_provider.materialize.plan_seal import seal_key
+
+        conn = self.connection
+        return seal_key(
+            getattr(conn, "conn_id", None),
+            conn.host,
+            conn.port,
+            conn.login,
+            conn.password,
+            conn.schema,
+        )
+
     # ---- domain reads (the sensor's and the trigger's) ----------------------------------------
 
     def replica_hydration(self, cluster: str) -> list[ReplicaHydration]:

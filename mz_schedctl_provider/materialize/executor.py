@@ -3,6 +3,7 @@ stop a cluster's remaining actions after its first failure while other clusters 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,12 +29,17 @@ from mz_schedctl_provider.materialize.db import (
 from mz_schedctl_provider.materialize.ddl import render
 from mz_schedctl_provider.materialize.store import ACTIONS, AuditRecord, Store
 
+# The cluster by id (its current name: it may have been renamed since the plan) and the replica
+# of that name on it, if any.
 _LIVE_REPLICA = (
-    "SELECT r.id, r.size FROM mz_catalog.mz_cluster_replicas r"
-    " WHERE r.cluster_id = %s AND r.name = %s"
+    "SELECT c.name, r.id, r.size FROM mz_catalog.mz_clusters c"
+    " LEFT JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id AND r.name = %s"
+    " WHERE c.id = %s"
 )
 
-_LIVE_CLUSTER = "SELECT managed, size, replication_factor FROM mz_catalog.mz_clusters WHERE id = %s"
+_LIVE_CLUSTER = (
+    "SELECT managed, size, replication_factor, name FROM mz_catalog.mz_clusters WHERE id = %s"
+)
 # Graceful reconfigurations running in the background (v26.35+; older releases lack it).
 _RECONFIGURING = (
     "SELECT target ->> 'size', target ->> 'replication_factor'"
@@ -49,6 +55,8 @@ class Check:
     proceed: bool
     outcome: Outcome | None = None
     reason: str = ""
+    # The cluster's name now, which every statement is rendered with (not the plan's copy).
+    cluster_name: str | None = None
 
 
 class Executor:
@@ -121,7 +129,11 @@ class Executor:
             return _result(
                 action, "succeeded" if done else (check.outcome or "failed"), check.reason
             )
-        sql = action.sql or render(action)
+        # Rendered here, from the action's fields and the cluster's current name: never the
+        # plan's own SQL text, and never a name that may now belong to another cluster.
+        live = dataclasses.replace(action, cluster_name=check.cluster_name or action.cluster_name)
+        action = dataclasses.replace(live, sql=render(live))
+        sql = action.sql or ""
         self._audit(plan, action, phase="intent", executed=None)
         try:
             self.db.execute(
@@ -158,21 +170,30 @@ class Executor:
     def _recheck(self, cluster: ClusterPlan, action: Action) -> Check:
         if action.kind == "alter_cluster":
             return self._recheck_alter(action)
-        rows = self.db.query(_LIVE_REPLICA, (action.cluster_id, action.replica_name))
+        rows = self.db.query(
+            _LIVE_REPLICA,
+            (action.replica_name, action.cluster_id),
+            purpose=f"re-checking {action.describe()} on {action.cluster_name!r}",
+        )
+        if not rows:
+            if action.kind == "drop_replica":
+                return Check(False, "already_true", "the cluster (and its replica) is gone")
+            return Check(False, "failed", "the cluster no longer exists")
+        name, replica_id, size = str(rows[0][0]), rows[0][1], rows[0][2]
         if action.kind == "create_replica":
-            if not rows:
-                return Check(True)
-            if rows[0][1] == action.size:
+            if replica_id is None:
+                return Check(True, cluster_name=name)
+            if size == action.size:
                 return Check(False, "already_true", "replica already exists with that size")
-            return Check(False, "failed", f"a replica of that name has size {rows[0][1]}")
+            return Check(False, "failed", f"a replica of that name has size {size}")
         if action.kind == "drop_replica":
-            if not rows:
+            if replica_id is None:
                 return Check(False, "already_true", "replica already gone")
-            if action.replica_id and rows[0][0] != action.replica_id:
+            if action.replica_id and replica_id != action.replica_id:
                 return Check(False, "failed", "replica was recreated since the plan was made")
             if not _may_leave_none(cluster) and not self._drop_keeps_hydration(action):
                 return Check(False, "failed", "no other hydrated replica: refusing to drop it")
-            return Check(True)
+            return Check(True, cluster_name=name)
         return Check(False, "failed", f"unsupported action kind {action.kind}")
 
     def _recheck_alter(self, action: Action) -> Check:
@@ -184,7 +205,7 @@ class Executor:
         rows = self.db.query(_LIVE_CLUSTER, (action.cluster_id,))
         if not rows:
             return Check(False, "failed", "the cluster no longer exists")
-        managed, size, factor = rows[0]
+        managed, size, factor, name = rows[0]
         if not managed:
             return Check(False, "failed", "the cluster is no longer managed")
         running = self._reconfiguring(action.cluster_id)
@@ -206,7 +227,7 @@ class Executor:
         )
         if size_ok and factor_ok:
             return Check(False, "already_true", f"the cluster is already at {alter.describe()}")
-        return Check(True)
+        return Check(True, cluster_name=str(name))
 
     def _reconfiguring(self, cluster_id: str) -> list[tuple[str | None, str | None]]:
         try:
@@ -313,7 +334,8 @@ def _record(
     return AuditRecord(
         action_id=action.id,
         cluster_id=action.cluster_id,
-        action_sql=action.sql or _safe_render(action),
+        # What apply renders, never the plan's own text (which an edited XCom could change).
+        action_sql=_safe_render(action),
         context=context,
         executed=executed,
         error_message=error,

@@ -205,10 +205,13 @@ class MaterializeDecideOperator(_MaterializeOperator):
 
         if not isinstance(self.signals, dict):
             raise AirflowException("decide got no signals document (did the signals task run?)")
+        from mz_schedctl_provider.materialize.plan_seal import SEAL_XCOM_KEY, seal
+
         dry_run = _dry_run(context, self.dry_run_arg)
+        hook = self.get_hook()
         experimental = self.experimental
         if experimental is None:
-            experimental = self.get_hook().cycle_settings().experimental
+            experimental = hook.cycle_settings().experimental
         plan: dict[str, Any] = cycle.decide(
             self.signals,
             cycle_id=cycle_id_for(context),
@@ -217,7 +220,19 @@ class MaterializeDecideOperator(_MaterializeOperator):
             experimental=bool(experimental),
         )
         log_plan(self.log, plan)
+        # Apply and persist act only on the plan this seal vouches for (an edited XCom fails).
+        context["ti"].xcom_push(key=SEAL_XCOM_KEY, value=seal(plan, hook.plan_seal_key()))
         return plan
+
+
+def _verified(hook: MaterializeHook, context: Any, plan: dict[str, Any], given: Any) -> None:
+    """Fail the task (no retry: an edited plan stays edited) unless decide sealed this plan."""
+    from mz_schedctl_provider.materialize.plan_seal import PlanRefused, verify
+
+    try:
+        verify(plan, given, hook.plan_seal_key(), cycle_id=cycle_id_for(context))
+    except PlanRefused as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def log_plan(log: Any, plan: dict[str, Any], result: dict[str, Any] | None = None) -> None:
@@ -241,20 +256,24 @@ class MaterializeApplyOperator(_MaterializeOperator):
         action is audited as held back (``executed = false``) and nothing runs.
     :param reconnect_attempts: after a connection drops mid-statement, how many times to open
         a new one to read back what happened before the task gives up (and is retried).
+    :param plan_seal: the decide task's XCom ``plan_seal``; a plan without a matching seal
+        (an edited XCom) is refused and nothing runs.
     """
 
-    template_fields: Sequence[str] = ("plan",)
+    template_fields: Sequence[str] = ("plan", "plan_seal")
 
     def __init__(
         self,
         *,
         plan: Any,
+        plan_seal: Any = None,
         paused_variable: str = PAUSED_VARIABLE,
         reconnect_attempts: int = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.plan = plan
+        self.plan_seal = plan_seal
         self.paused_variable = paused_variable
         self.reconnect_attempts = reconnect_attempts
 
@@ -271,6 +290,7 @@ class MaterializeApplyOperator(_MaterializeOperator):
                 self.paused_variable,
             )
         hook = self.get_hook()
+        _verified(hook, context, self.plan, self.plan_seal)
         settings = hook.cycle_settings()
         opened: list[Database] = []
         db = hook.get_database()
@@ -303,21 +323,25 @@ class MaterializePersistOperator(_MaterializeOperator):
     :param apply_result: the apply result document, usually the apply task's XComArg.
     :param materialize_conn_id: Airflow connection of type ``materialize``.
     :param dry_run: used only when there is no plan; None takes the DAG run's ``dry_run`` Param.
+    :param plan_seal: the decide task's XCom ``plan_seal``; without a match no state is written
+        (the lease is still released) and the run fails.
     """
 
-    template_fields: Sequence[str] = ("plan", "apply_result")
+    template_fields: Sequence[str] = ("plan", "apply_result", "plan_seal")
 
     def __init__(
         self,
         *,
         plan: Any,
         apply_result: Any,
+        plan_seal: Any = None,
         dry_run: bool | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.plan = plan
+        self.plan_seal = plan_seal
         self.apply_result = apply_result
         self.dry_run_arg = dry_run
 
@@ -337,6 +361,12 @@ class MaterializePersistOperator(_MaterializeOperator):
                 "No plan: the signals or decide task did not finish (see their logs); nothing was "
                 "applied" + ("" if dry_run else " and this cycle's lease claim was released")
             )
+        try:
+            _verified(hook, context, plan, self.plan_seal)
+        except AirflowFailException:
+            if not plan.get("dry_run"):
+                self._release_orphan_lease(hook, settings, cycle_id_for(context))
+            raise
         apply_doc = self.apply_result if isinstance(self.apply_result, dict) else None
         extra_problems: list[str] = []
         if apply_doc is None:

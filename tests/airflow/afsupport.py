@@ -81,11 +81,63 @@ with DAG(
 '''
 
 
+# The cycle with a task between decide and apply that edits the plan, as a user editing the
+# decide task's XCom in Airflow 3.3's UI would: apply and persist must refuse it.
+TAMPERED_DAG = """
+from datetime import datetime, timezone
+
+from airflow.providers.common.compat.sdk import DAG, Param, XComArg
+try:
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2.11
+    from airflow.operators.python import PythonOperator
+
+from mz_schedctl_provider.operators.materialize import (
+    MaterializeApplyOperator, MaterializeDecideOperator, MaterializePersistOperator,
+    MaterializeSignalsOperator,
+)
+
+
+def edit(plan, size):
+    for cluster in plan["clusters"]:
+        for action in cluster["actions"]:
+            action["size"] = size
+            action["sql"] = "CREATE TABLE edited_via_xcom (x int)"
+    return plan
+
+
+with DAG(
+    dag_id="mz_test_tampered_plan",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    params={"dry_run": Param(False, type="boolean"), "filter_clusters": Param("", type="string"),
+            "size": Param("800cc", type="string")},
+) as dag:
+    signals = MaterializeSignalsOperator(task_id="signals")
+    decide = MaterializeDecideOperator(task_id="decide", signals=signals.output)
+    tamper = PythonOperator(
+        task_id="tamper", python_callable=edit,
+        op_kwargs={"plan": decide.output, "size": "{{ params.size }}"},
+    )
+    apply = MaterializeApplyOperator(
+        task_id="apply", plan=tamper.output, plan_seal=XComArg(decide, key="plan_seal"),
+        retries=0,
+    )
+    persist = MaterializePersistOperator(
+        task_id="persist", plan=tamper.output, apply_result=apply.output,
+        plan_seal=XComArg(decide, key="plan_seal"), trigger_rule="all_done", retries=0,
+    )
+    apply >> persist
+"""
+
+
 def _prepare_dags_folder() -> None:
     DAGS_FOLDER.mkdir(parents=True, exist_ok=True)
     for path in SHIPPED_DAGS.glob("*.py"):
         shutil.copy(path, DAGS_FOLDER / path.name)
     (DAGS_FOLDER / "mz_test_hydration_sensor.py").write_text(SENSOR_DAG)
+    (DAGS_FOLDER / "mz_test_tampered_plan.py").write_text(TAMPERED_DAG)
 
 
 def airflow_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 240) -> Any:

@@ -314,3 +314,22 @@ def test_second_deployment_holding_the_lease_blocks_apply(cycle: Any, emulator: 
     assert "other-airflow" in docs["apply"]["reason"]
     assert replicas(emulator, "lease_g") == [("r1", "25cc")]
     assert [r["executed"] for r in audit_rows(emulator, cid)] == [False]
+
+
+def test_an_edited_plan_is_refused_by_apply_and_persist(cycle: Any, emulator: Any) -> None:
+    """The plan is edited between decide and apply (another size, SQL of its own): apply
+    refuses it before any statement, persist writes no state but releases the lease, and the
+    run fails; the real cycle then runs normally."""
+    from afsupport import table_rows
+
+    cid = resize_setup(emulator, "edited_f")
+    dag = load_dag(DAGS_FOLDER, "mz_test_tampered_plan")
+    dr = run_dag(dag, {"filter_clusters": "edited_f"})
+    states = {t: state(ti) for t, ti in tis(dr).items()}
+    assert states["apply"] == "failed" and states["persist"] == "failed", states
+    assert replicas(emulator, "edited_f") == [("r1", "25cc")]
+    assert table_rows(emulator, "edited_via_xcom") is None
+    assert audit_rows(emulator, cid) == []
+    after = run_dag(cycle, {"filter_clusters": "edited_f"})  # not held back by a lease
+    assert state(after) == "success"
+    assert replicas(emulator, "edited_f") == [("r1", "25cc"), ("r_100cc", "100cc")]

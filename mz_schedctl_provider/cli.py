@@ -227,13 +227,15 @@ def _apply_cycle(
     reconnect = cycle.reconnector(functools.partial(_connect, args), opened=live)
     try:
         result = cycle.apply(plan, db, settings, paused=paused, reconnect=reconnect)
+        # Before persist: if persist fails, what did run is still shown.
+        _print_plan(plan, result, json_out=args.json)
+        if paused and not args.json:
+            print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
+        sys.stdout.flush()
         outcome = cycle.persist(plan, result, live[-1], settings)
     finally:
         for extra in live[1:]:
             extra.close()
-    _print_plan(plan, result, json_out=args.json)
-    if paused and not args.json:
-        print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
     _print_problems(outcome.problems)
     if not paused and not result.get("executed"):
         # Won the claim, yet apply found an earlier claim that was not visible yet when we

@@ -260,10 +260,6 @@ def release_after_failure(
             try:
                 Store(db, schema=settings.schema).release_lease(cycle_id=cycle_id)
                 return True
-            except DatabaseError as exc:
-                if is_missing_table(exc):
-                    return True  # no table, no claim
-                raise
             finally:
                 db.close()
     return False

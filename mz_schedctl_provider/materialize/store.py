@@ -226,7 +226,17 @@ class Store:
         return str(holder), str(cycle_id), expires
 
     def release_lease(self, *, cycle_id: str) -> None:
-        self.db.execute(f"DELETE FROM {self.table(LEASES)} WHERE cycle_id = %s", (cycle_id,))
+        """Delete this cycle's claims. Without the lease table there is none to delete (a paused
+        or first run that created no table)."""
+        try:
+            self.db.execute(
+                f"DELETE FROM {self.table(LEASES)} WHERE cycle_id = %s",
+                (cycle_id,),
+                purpose="releasing the lease",
+            )
+        except DatabaseError as exc:
+            if not is_missing_table(exc):
+                raise
 
 
 def _newer(a: datetime | None, b: datetime | None) -> bool:

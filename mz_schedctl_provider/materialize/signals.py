@@ -75,9 +75,14 @@ _HISTORY = (
     " GROUP BY r.id"
 )
 # Any statement on a cluster is activity, finished or not, whatever its outcome: a query
-# refused because the cluster is suspended is exactly the signal to resume it.
+# refused because the cluster is suspended is exactly the signal to resume it. A statement
+# still running (finished_at NULL: a long query, a SUBSCRIBE) is activity now, not when it
+# began. Bound: only rows that began inside the read window count, so a row that never gets its
+# end (its process died and nothing wrote one) keeps its cluster on for at most that window
+# (24 h, or the longest idle_after_s plus an hour); a finished statement whose end is not yet
+# flushed (Materialize writes its log about every 5 s) counts as running until it is.
 _ACTIVITY = (
-    "SELECT cluster_id, max(coalesce(finished_at, began_at))"
+    "SELECT cluster_id, max(coalesce(finished_at, now()))"
     " FROM mz_internal.mz_statement_execution_history_redacted"
     " WHERE cluster_id IS NOT NULL"
     " AND coalesce(application_name, '') <> %s"

@@ -32,7 +32,7 @@ there is capped at factor 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -51,26 +51,14 @@ from .models import (
 from .safety import Limits, backoff_after
 
 DEFAULT_RESIZE_TIMEOUT_S = 3600.0
-NOT_APPLICABLE: Mapping[str, str] = {
-    "burst": (
-        "burst is not applicable to a managed cluster: its replicas all have the cluster's "
-        "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
-        "the old replicas serving until the new ones are hydrated (Materialize's AUTO SCALING "
-        "STRATEGY is the in-database burst); no action"
-    ),
-    "shrink_to_fit": (
-        "shrink_to_fit is not applicable to a managed cluster: it tries several replica sizes "
-        "side by side, and a managed cluster's replicas all have one size; no action"
-    ),
-}
 
 
-def not_applicable(strategy: str) -> Finding | None:
-    """A warning for a strategy row that cannot act on a managed cluster, or None."""
-    message = NOT_APPLICABLE.get(strategy)
-    if message is None:
+def not_applicable(*, strategy: str, why: str | None) -> Finding | None:
+    """A warning for a strategy row that cannot act on a managed cluster (the strategy
+    declares why: StrategySpec.not_applicable_to_managed), or None."""
+    if why is None:
         return None
-    return Finding(kind="not_applicable", severity="warning", strategy=strategy, message=message)
+    return Finding(kind="not_applicable", severity="warning", strategy=strategy, message=why)
 
 
 def busy_reason(cluster: Cluster) -> str | None:

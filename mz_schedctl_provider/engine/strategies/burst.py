@@ -16,7 +16,7 @@ from ..facts import (
     seconds_between,
 )
 from ..models import DesiredReplica, Finding, JsonObject
-from .base import StrategyResult, StrategySpec
+from .base import SizeClaim, StrategyResult, StrategySpec
 
 NAME = "burst"
 
@@ -86,14 +86,13 @@ def stuck_finding(
 
 def run(
     *,
-    params: object,
+    params: BurstParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, BurstParams)
     names = burst_names(ctx=ctx, params=params, state=state)
     bursts = [r for r in desired.replicas if r.name in names]
     base = [r for r in desired.replicas if r.name not in names]
@@ -143,7 +142,25 @@ def run(
     return StrategyResult(desired=out, state=new_state, reasons=(reason,), findings=findings)
 
 
-SPEC = StrategySpec(
+def size_claims(params: BurstParams) -> tuple[SizeClaim, ...]:
+    """The burst replica is transient: one of a size another row keeps for good would be
+    taken for that row's replica and kept forever."""
+    return (
+        SizeClaim(
+            key="burst_replica_size", size=params.burst_replica_size, steady=False, what="a burst"
+        ),
+    )
+
+
+NOT_APPLICABLE_TO_MANAGED = (
+    "burst is not applicable to a managed cluster: its replicas all have the cluster's "
+    "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
+    "the old replicas serving until the new ones are hydrated (Materialize's AUTO SCALING "
+    "STRATEGY is the in-database burst); no action"
+)
+
+
+SPEC: StrategySpec[BurstParams] = StrategySpec(
     name=NAME,
     priority=2,
     keys={
@@ -153,4 +170,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
+    size_claims=size_claims,
 )

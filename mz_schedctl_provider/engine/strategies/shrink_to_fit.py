@@ -67,14 +67,13 @@ def looping(*, ctx: ClusterContext, params: ShrinkParams, name: str) -> str | No
 
 def run(
     *,
-    params: object,
+    params: ShrinkParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, ShrinkParams)
     failed_raw = state.get("failed_sizes")
     failed: dict[str, datetime] = {}
     if isinstance(failed_raw, dict):
@@ -144,7 +143,13 @@ def start_candidates(
     return out, ", ".join(added)
 
 
-SPEC = StrategySpec(
+NOT_APPLICABLE_TO_MANAGED = (
+    "shrink_to_fit is not applicable to a managed cluster: it tries several replica sizes "
+    "side by side, and a managed cluster's replicas all have one size; no action"
+)
+
+
+SPEC: StrategySpec[ShrinkParams] = StrategySpec(
     name=NAME,
     priority=1,
     keys={
@@ -157,5 +162,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
     experimental=True,
 )

@@ -182,6 +182,7 @@ def parse_rows(
                         f"{spec.name} is experimental and ignored: "
                         "run the planner with experimental=True"
                     ),
+                    code="experimental_off",
                 )
             )
             continue
@@ -243,7 +244,9 @@ def initial_desired(ctx: ClusterContext) -> Desired:
     """Before any strategy: keep every owned replica as it is."""
     return Desired(
         replicas=tuple(
-            DesiredReplica(name=r.name, size=r.size, strategy="current", reason="exists")
+            DesiredReplica(
+                name=r.name, size=r.size, strategy="current", reason="exists", code="exists"
+            )
             for r in ctx.owned_replicas()
             if r.size is not None
         )

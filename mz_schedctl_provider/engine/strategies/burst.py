@@ -81,6 +81,7 @@ def stuck_finding(
             "resize the cluster by hand"
         ),
         details={"oom_count": ooms, "crash_count": crashes, "waited_s": int(waited_s)},
+        code="stuck",
     )
 
 
@@ -100,7 +101,12 @@ def run(
     out = desired
     if why_not is not None:
         for b in bursts:
-            out = out.remove(b.name, strategy=NAME, reason=f"burst no longer needed: {why_not}")
+            out = out.remove(
+                b.name,
+                strategy=NAME,
+                reason=f"burst no longer needed: {why_not}",
+                code="burst_done",
+            )
         verb = "drop burst" if bursts else "no burst"
         # Remember a burst we named ourselves until it is really gone (a drop may be deferred).
         created = state.get("replica_name")
@@ -114,10 +120,19 @@ def run(
         keep = sorted(bursts, key=lambda r: (not ctx.exists(r.name), r.name))[0]
         for extra in bursts:
             if extra.name != keep.name:
-                out = out.remove(extra.name, strategy=NAME, reason="one burst replica is enough")
+                out = out.remove(
+                    extra.name,
+                    strategy=NAME,
+                    reason="one burst replica is enough",
+                    code="burst_duplicate",
+                )
         name = keep.name
         out = out.keep(
-            name, strategy=NAME, reason="burst while the base hydrates", until_replaced=True
+            name,
+            strategy=NAME,
+            reason="burst while the base hydrates",
+            until_replaced=True,
+            code="burst",
         )
         reason = f"keep burst {name!r}: no base replica hydrated yet"
     else:
@@ -131,7 +146,9 @@ def run(
                 size=params.burst_replica_size,
                 strategy=NAME,
                 reason="burst while the base hydrates" + (f"; {why}" if why else ""),
+                name_taken=bool(why),
                 until_replaced=True,
+                code="burst",
             )
         )
     waited = seconds_between(started, now)

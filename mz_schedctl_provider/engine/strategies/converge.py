@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..desired import Desired
 from ..facts import ClusterContext, free_name
 from ..models import DesiredReplica
+from ..reasons import ReasonCode
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,13 @@ def converge_to_one(
         for r in ctx.owned_replicas():
             if r.size == size and out.get(r.name) is None:
                 out = out.add(
-                    DesiredReplica(name=r.name, size=size, strategy=strategy, reason=retake_reason)
+                    DesiredReplica(
+                        name=r.name,
+                        size=size,
+                        strategy=strategy,
+                        reason=retake_reason,
+                        code="wanted_size",
+                    )
                 )
     # A replica of the size counts whatever its name (predecessor r_<size> included).
     candidates = [r for r in out.replicas if r.size == size]
@@ -74,19 +81,35 @@ def converge_to_one(
             )
 
         target = min(candidates, key=rank).name
-        out = out.keep(target, strategy=strategy, reason=kept_reason, until_replaced=False)
+        out = out.keep(
+            target,
+            strategy=strategy,
+            reason=kept_reason,
+            until_replaced=False,
+            code="wanted_size",
+        )
         for extra in candidates:
             if extra.name != target:
                 out = out.remove(
                     extra.name,
                     strategy=strategy,
                     reason=f"{prefix}one {size} replica is enough ({target!r} kept)",
+                    code="duplicate_size",
                 )
         ready = ctx.hydrated(target)
     else:
         target, why_name = free_name(preferred=preferred, taken=ctx.taken_names() | out.names())
         reason = created_reason + (f"; {why_name}" if why_name else "")
-        out = out.add(DesiredReplica(name=target, size=size, strategy=strategy, reason=reason))
+        out = out.add(
+            DesiredReplica(
+                name=target,
+                size=size,
+                strategy=strategy,
+                reason=reason,
+                code="wanted_size",
+                name_taken=bool(why_name),
+            )
+        )
         created, ready = True, False
     retired: list[str] = []
     waiting: list[str] = []
@@ -98,7 +121,8 @@ def converge_to_one(
                 if ready
                 else dropped_reason
             )
-            out = out.remove(other.name, strategy=strategy, reason=why)
+            code: ReasonCode = "replaced" if ready else "not_created"
+            out = out.remove(other.name, strategy=strategy, reason=why, code=code)
             if ctx.exists(other.name):
                 retired.append(repr(other.name))
         else:
@@ -107,6 +131,7 @@ def converge_to_one(
                 strategy=strategy,
                 reason=f"{prefix}kept until {target!r} ({size}) is hydrated",
                 until_replaced=True,
+                code="until_replaced",
             )
             waiting.append(repr(other.name))
     return Converged(

@@ -178,7 +178,7 @@ def run(
     wanted = RememberedReplicas.of(desired)
     remembered = wanted if wanted.replicas else RememberedReplicas(running)
     reason = f"idle for {int(idle_s)}s (idle_after_s {int(params.idle_after_s)}): suspend"
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="idle")
     factor = ctx.cluster.current_replication_factor if ctx.cluster.managed else None
     new = IdleState(
         suspended_at=now,
@@ -222,7 +222,7 @@ def while_suspended(
         if not params.resume
         else f"suspended since {iso(st.suspended_at)}; no activity since"
     )
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="suspended")
     return StrategyResult(desired=out, state=st.dump(), reasons=(reason,))
 
 

@@ -61,7 +61,15 @@ class RememberedReplicas:
             known = ctx.sizes.get(size)
             if known is None or not known.allowed:
                 continue
-            out = out.add(DesiredReplica(name=name, size=size, strategy=strategy, reason=reason))
+            out = out.add(
+                DesiredReplica(
+                    name=name,
+                    size=size,
+                    strategy=strategy,
+                    reason=reason,
+                    code="resume_remembered",
+                )
+            )
             restored.append(f"{name!r} ({size})")
         return out, restored
 

@@ -497,7 +497,13 @@ def force_off(
     c = ctx.cluster
     if ctx.controller_cluster is not None and c.name == ctx.controller_cluster:
         why = f"{ev.where}: not suspended: the controller's own session runs on this cluster"
-        finding = Finding(kind="schedule_refused", severity="warning", strategy=NAME, message=why)
+        finding = Finding(
+            kind="schedule_refused",
+            severity="warning",
+            strategy=NAME,
+            message=why,
+            code="schedule_refused",
+        )
         return StrategyResult(
             desired=desired,
             state=remember(st, desired, ctx).dump(),
@@ -512,7 +518,7 @@ def force_off(
     if c.hosts_sources_or_sinks and ctx.owned_replicas():
         extra.append(f"stops its {c.sources} source(s) and {c.sinks} sink(s)")
     reason = f"{ev.where}: {verb}" + (f"; {'; '.join(extra)}" if extra else "")
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="schedule_off")
     return StrategyResult(desired=out, state=remember(st, desired, ctx).dump(), reasons=(reason,))
 
 
@@ -541,7 +547,11 @@ def keep_on(
             )
             findings = (
                 Finding(
-                    kind="schedule_unresolved", severity="error", strategy=NAME, message=message
+                    kind="schedule_unresolved",
+                    severity="error",
+                    strategy=NAME,
+                    message=message,
+                    code="schedule_unresolved",
                 ),
             )
     if undone:
@@ -573,7 +583,7 @@ def undo_suspend(
     for removal in desired.removed:
         if removal.strategy not in ctx.suspenders or removal.replica is None:
             continue
-        out = out.add(replace(removal.replica, strategy=NAME, reason=reason))
+        out = out.add(replace(removal.replica, strategy=NAME, reason=reason, code="schedule_on"))
         undone.append(removal)
     return out, undone
 

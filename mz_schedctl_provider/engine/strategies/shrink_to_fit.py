@@ -86,7 +86,9 @@ def run(
     for r in desired.replicas:
         why = looping(ctx=ctx, params=params, name=r.name)
         if why is not None:
-            out = out.remove(r.name, strategy=NAME, reason=f"crash-looping: {why}")
+            out = out.remove(
+                r.name, strategy=NAME, reason=f"crash-looping: {why}", code="crash_looping"
+            )
             failed[r.size] = now
             reasons.append(f"drop {r.name!r} ({r.size}): {why}")
     healthy = [r for r in out.replicas if ctx.hydrated(r.name)]
@@ -98,6 +100,7 @@ def run(
                     r.name,
                     strategy=NAME,
                     reason=f"{best.name!r} ({best.size}) is smaller and hydrated",
+                    code="smaller_hydrated",
                 )
         reasons.append(f"keep smallest healthy hydrated {best.name!r} ({best.size})")
     else:
@@ -135,7 +138,9 @@ def start_candidates(
                 size=size.name,
                 strategy=NAME,
                 reason="try a size that may fit" + (f"; {why}" if why else ""),
+                name_taken=bool(why),
                 until_replaced=True,
+                code="try_size",
             )
         )
         spent += size.credits_per_hour

@@ -406,6 +406,9 @@ def test_materialize_scheduled_and_auto_scaled_managed_clusters_are_left_alone()
     plan = decide(signals(clusters, rows), cycle_id="c", dry_run=False)
     got = {c.cluster_name: c for c in plan.clusters}
     assert all(cp.actions == () for cp in got.values())
+    assert got["refresh"].findings[0].code == "materialize_schedule"
+    assert got["auto"].findings[0].code == "materialize_auto_scaling"
+    # The README quotes these two.
     assert "SCHEDULE on-refresh" in got["refresh"].findings[0].message
     assert "AUTO SCALING STRATEGY" in got["auto"].findings[0].message
     assert plan.errors() == []

@@ -315,9 +315,11 @@ def test_materialize_scheduled_and_auto_scaled_clusters_are_left_alone(
     run = run_cycle(db, pattern=f"{name}_(refresh|auto)")
     assert run.actions() == [] and run.outcome.problems == []
     (f,) = findings(run, refresh)
-    assert f["kind"] == "left_alone" and "SCHEDULE on-refresh" in f["message"]
+    assert (f["kind"], f["code"]) == ("left_alone", "materialize_schedule")
+    assert "SCHEDULE on-refresh" in f["message"]  # the README quotes it
     (f,) = findings(run, auto)
-    assert f["kind"] == "left_alone" and "AUTO SCALING STRATEGY" in f["message"]
+    assert (f["kind"], f["code"]) == ("left_alone", "materialize_auto_scaling")
+    assert "AUTO SCALING STRATEGY" in f["message"]  # the README quotes it
     assert {n: (config(emulator, n), replicas(emulator, n)) for n in ids} == before
     assert all(audit(emulator, cid) == [] for cid in ids.values())
 

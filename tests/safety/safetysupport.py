@@ -52,13 +52,13 @@ class KillableDatabase(Database):
 
     kill_at: int | None = None
 
-    def _run(self, sql: str, params: Any) -> Any:
+    def _run(self, sql: str, params: Any, **kw: Any) -> Any:
         if self.kill_at is not None and self.statements >= self.kill_at:
             self.kill_at = None
             self.close()
             FIGURES["kills"] += 1
             raise Killed(f"killed before statement {self.statements + 1}: {sql[:60]}")
-        return super()._run(sql, params)
+        return super()._run(sql, params, **kw)  # purpose, timeout_s (db.py)
 
 
 # Ground truth -------------------------------------------------------------------------------

@@ -215,12 +215,12 @@ def test_the_emulator_restarting_between_any_two_statements_of_apply(
     cid = resize_cluster(emulator, name, ready_to_drop=False)
 
     class Restarting(Database):
-        def _run(self, sql: str, params: Any) -> Any:
+        def _run(self, sql: str, params: Any, **kw: Any) -> Any:
             if self.statements == at and not restarted:
                 restarted.append(sql)
                 emulator.restart()
                 FIGURES["faults_injected"] += 1
-            return super()._run(sql, params)
+            return super()._run(sql, params, **kw)  # purpose, timeout_s (db.py)
 
     restarted: list[str] = []
     db = Database.connect(emulator.url)

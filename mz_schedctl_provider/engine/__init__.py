@@ -35,11 +35,13 @@ from .models import (
     StrategyRow,
 )
 from .planner import decide, next_states
+from .reasons import REASON_CODES, ReasonCode
 from .safety import DEFAULT_LIMITS, Limits
 from .state import STATE_VERSION, state_to_payload
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "REASON_CODES",
     "SCHEMA_VERSION",
     "STATE_VERSION",
     "Action",
@@ -55,6 +57,7 @@ __all__ = [
     "Finding",
     "Limits",
     "Plan",
+    "ReasonCode",
     "RecentAction",
     "Replica",
     "Signals",

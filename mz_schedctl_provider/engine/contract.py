@@ -38,9 +38,14 @@ from .models import (
     StateRow,
     StrategyRow,
 )
+from .reasons import ALL_CODES, ReasonCode
 from .state import state_from_payload, state_to_payload
 
 SCHEMA_VERSION = 1
+# The plan document is at version 2: reason codes beside the prose (actions' "codes",
+# findings' "code"), additive, so a version 1 plan still loads (without codes).
+PLAN_SCHEMA_VERSION = 2
+PLAN_SCHEMA_VERSIONS = (1, 2)
 SCHEMA_NAMES = ("signals", "plan", "apply_result")
 T = TypeVar("T")
 
@@ -147,14 +152,14 @@ def _strs(doc: JsonObject, key: str, path: str) -> tuple[str, ...]:
     return _list(doc, key, path, one)
 
 
-def _header(doc: JsonValue, kind: str) -> JsonObject:
+def _header(doc: JsonValue, kind: str, versions: tuple[int, ...] = (SCHEMA_VERSION,)) -> JsonObject:
     obj = _obj(doc, kind)
     if obj.get("kind") != kind:
         raise ContractError(f"{kind}.kind: expected {kind!r}, got {obj.get('kind')!r}")
-    if obj.get("schema_version") != SCHEMA_VERSION:
-        raise ContractError(
-            f"{kind}.schema_version: expected {SCHEMA_VERSION}, got {obj.get('schema_version')!r}"
-        )
+    version = obj.get("schema_version")
+    if isinstance(version, bool) or version not in versions:
+        expected = " or ".join(map(str, versions))
+        raise ContractError(f"{kind}.schema_version: expected {expected}, got {version!r}")
     return obj
 
 
@@ -360,7 +365,7 @@ def _recent_from(v: JsonValue, p: str) -> RecentAction:
 
 def plan_to_json(plan: Plan) -> JsonObject:
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": PLAN_SCHEMA_VERSION,
         "kind": "plan",
         "cycle_id": plan.cycle_id,
         "now": iso(plan.now),
@@ -393,6 +398,7 @@ def _cluster_plan_to_json(c: ClusterPlan) -> JsonObject:
 
 def _action_to_json(a: Action) -> JsonObject:
     reasons: list[JsonValue] = list(a.reasons)
+    codes: list[JsonValue] = list(a.codes)
     out: JsonObject = {
         "id": a.id,
         "cluster_id": a.cluster_id,
@@ -407,6 +413,7 @@ def _action_to_json(a: Action) -> JsonObject:
         "credits_per_hour_before": a.credits_per_hour_before,
         "credits_per_hour_after": a.credits_per_hour_after,
         "sql": a.sql,
+        "codes": codes,
     }
     if a.alter is not None:  # alter_cluster only (older documents have no such key)
         alter: JsonObject = {}
@@ -429,11 +436,12 @@ def _finding_to_json(f: Finding) -> JsonObject:
         "message": f.message,
         "strategy": f.strategy,
         "details": dict(f.details),
+        "code": f.code,
     }
 
 
 def plan_from_json(doc: JsonValue) -> Plan:
-    d = _header(doc, "plan")
+    d = _header(doc, "plan", PLAN_SCHEMA_VERSIONS)
     p = "plan"
     return Plan(
         cycle_id=_str(d, "cycle_id", p),
@@ -491,6 +499,7 @@ def _action_from(v: JsonValue, p: str) -> Action:
         credits_per_hour_after=_float(d, "credits_per_hour_after", p),
         sql=_opt_str(d, "sql", p),
         alter=_alter_from(d.get("alter"), f"{p}.alter"),
+        codes=_codes(d, "codes", p),
     )
 
 
@@ -521,7 +530,20 @@ def _finding_from(v: JsonValue, p: str) -> Finding:
         message=_str(d, "message", p),
         strategy=_opt_str(d, "strategy", p),
         details=details,
+        code=None if d.get("code") is None else _code(_field(d, "code", p), f"{p}.code"),
     )
+
+
+def _code(v: JsonValue, p: str) -> ReasonCode:
+    for code in ALL_CODES:
+        if v == code:
+            return code
+    raise ContractError(f"{p}: expected a reason code (reasons.py), got {v!r}")
+
+
+def _codes(d: JsonObject, key: str, p: str) -> tuple[ReasonCode, ...]:
+    """Absent in version 1 plans: no codes."""
+    return _list(d, key, p, _code)
 
 
 # ---- apply result -----------------------------------------------------------------------

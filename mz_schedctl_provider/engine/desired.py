@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .models import DesiredReplica
+from .reasons import ReasonCode
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class Removal:
     name: str
     strategy: str
     reason: str
+    code: ReasonCode
     # What was wanted before the removal, so a later strategy can undo it (schedule keep-on).
     replica: DesiredReplica | None = None
 
@@ -46,16 +48,24 @@ class Desired:
             empty_on_purpose=False,
         )
 
-    def keep(self, name: str, *, strategy: str, reason: str, until_replaced: bool) -> Desired:
+    def keep(
+        self, name: str, *, strategy: str, reason: str, until_replaced: bool, code: ReasonCode
+    ) -> Desired:
         """Re-label a wanted replica with a new reason (who keeps it and why)."""
         current = self.get(name)
         if current is None:
             return self
         return self.add(
-            replace(current, strategy=strategy, reason=reason, until_replaced=until_replaced)
+            replace(
+                current,
+                strategy=strategy,
+                reason=reason,
+                until_replaced=until_replaced,
+                code=code,
+            )
         )
 
-    def remove(self, name: str, *, strategy: str, reason: str) -> Desired:
+    def remove(self, name: str, *, strategy: str, reason: str, code: ReasonCode) -> Desired:
         current = self.get(name)
         if current is None:
             return self
@@ -64,15 +74,15 @@ class Desired:
             replicas=tuple(r for r in self.replicas if r.name != name),
             removed=(
                 *(r for r in self.removed if r.name != name),
-                Removal(name=name, strategy=strategy, reason=reason, replica=current),
+                Removal(name=name, strategy=strategy, reason=reason, code=code, replica=current),
             ),
         )
 
-    def emptied(self, *, strategy: str, reason: str) -> Desired:
+    def emptied(self, *, strategy: str, reason: str, code: ReasonCode) -> Desired:
         """Nothing wanted, on purpose (suspend)."""
         out = self
         for r in self.replicas:
-            out = out.remove(r.name, strategy=strategy, reason=reason)
+            out = out.remove(r.name, strategy=strategy, reason=reason, code=code)
         return replace(out, empty_on_purpose=True)
 
     def removal(self, name: str) -> Removal | None:

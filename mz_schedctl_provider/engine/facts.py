@@ -104,6 +104,9 @@ class ClusterContext:
     owned: frozenset[str]
     logging_visible: bool
     controller_cluster: str | None
+    # Strategies that empty a cluster on purpose (they declare suspends_on_purpose): a
+    # keep-on strategy may undo their removals. Given by the planner from the registry.
+    suspenders: frozenset[str] = frozenset()
 
     def hydrated(self, name: str) -> bool:
         replica = self.cluster.replica(name)

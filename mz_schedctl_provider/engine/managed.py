@@ -32,7 +32,7 @@ there is capped at factor 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -48,29 +48,24 @@ from .models import (
     FailedResize,
     Finding,
 )
+from .reasons import ReasonCode
 from .safety import Limits, backoff_after
 
 DEFAULT_RESIZE_TIMEOUT_S = 3600.0
-NOT_APPLICABLE: Mapping[str, str] = {
-    "burst": (
-        "burst is not applicable to a managed cluster: its replicas all have the cluster's "
-        "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
-        "the old replicas serving until the new ones are hydrated (Materialize's AUTO SCALING "
-        "STRATEGY is the in-database burst); no action"
-    ),
-    "shrink_to_fit": (
-        "shrink_to_fit is not applicable to a managed cluster: it tries several replica sizes "
-        "side by side, and a managed cluster's replicas all have one size; no action"
-    ),
-}
 
 
-def not_applicable(strategy: str) -> Finding | None:
-    """A warning for a strategy row that cannot act on a managed cluster, or None."""
-    message = NOT_APPLICABLE.get(strategy)
-    if message is None:
+def not_applicable(*, strategy: str, why: str | None) -> Finding | None:
+    """A warning for a strategy row that cannot act on a managed cluster (the strategy
+    declares why: StrategySpec.not_applicable_to_managed), or None."""
+    if why is None:
         return None
-    return Finding(kind="not_applicable", severity="warning", strategy=strategy, message=message)
+    return Finding(
+        kind="not_applicable",
+        severity="warning",
+        strategy=strategy,
+        message=why,
+        code="not_applicable",
+    )
 
 
 def busy_reason(cluster: Cluster) -> str | None:
@@ -103,19 +98,26 @@ def want_size(*, desired: Desired, size: str, strategy: str, reason: str) -> tup
     mine = [r for r in desired.replicas if r.size == size]
     others = [r for r in desired.replicas if r.size != size]
     for r in mine:
-        out = out.keep(r.name, strategy=strategy, reason=reason, until_replaced=False)
+        out = out.keep(
+            r.name, strategy=strategy, reason=reason, until_replaced=False, code="wanted_size"
+        )
     for r in others:
         out = out.keep(
             r.name,
             strategy=strategy,
             reason=f"kept until the cluster runs at {size}",
             until_replaced=True,
+            code="until_replaced",
         )
     if mine and not others:
         return out, f"the cluster's SIZE is {size}; nothing to change"
     if not mine:
         name, _ = free_name(preferred=f"r_{size}", taken=desired.names())
-        out = out.add(DesiredReplica(name=name, size=size, strategy=strategy, reason=reason))
+        out = out.add(
+            DesiredReplica(
+                name=name, size=size, strategy=strategy, reason=reason, code="wanted_size"
+            )
+        )
     if not others:
         return out, f"no replicas: SIZE {size} when it runs"
     old = ", ".join(sorted({str(r.size) for r in others}))
@@ -157,7 +159,10 @@ def plan_alter(
         strategy = removal.strategy if removal else "safety"
         why = removal.reason if removal else "suspend"
         note = f"suspend: REPLICATION FACTOR {factor} -> 0 (the factor is remembered)"
-        return [_alter(ctx, Alter(replication_factor=0), strategy, (why, note))], []
+        codes: tuple[ReasonCode, ...] = (
+            (removal.code, "managed_suspend") if removal else ("managed_suspend",)
+        )
+        return [_alter(ctx, Alter(replication_factor=0), strategy, (why, note), codes)], []
     want = wanted(desired, current=c.size)
     assert want is not None
     if factor == 0:
@@ -173,7 +178,9 @@ def _resume(
     c = ctx.cluster
     n = desired.replication_factor or len(stable(desired)) or 1
     reasons = [want.reason, f"resume: REPLICATION FACTOR 0 -> {n}"]
+    codes: list[ReasonCode] = [want.code, "managed_resume"]
     if n > 1 and c.hosts_sources_or_sinks:
+        codes.append("resume_capped")
         reasons.append(
             f"capped at 1 (remembered {n}): the cluster hosts sources or sinks, which take "
             "a single replica"
@@ -183,7 +190,9 @@ def _resume(
     size = want.size if want.size != c.size else None
     if size is not None:
         reasons.append(f"at SIZE {size} (was {c.size}; nothing serves, so no wait)")
-    action = _alter(ctx, Alter(size=size, replication_factor=n), want.strategy, tuple(reasons))
+    action = _alter(
+        ctx, Alter(size=size, replication_factor=n), want.strategy, tuple(reasons), tuple(codes)
+    )
     return [action], []
 
 
@@ -203,15 +212,24 @@ def _resize(
             f"are hydrated; rolled back after {int(timeout)}s)"
         )
         alter = Alter(size=want.size, wait=True, timeout_s=timeout)
-        return [_alter(ctx, alter, want.strategy, (want.reason, reason))], []
+        codes: tuple[ReasonCode, ...] = (want.code, "graceful_resize")
+        return [_alter(ctx, alter, want.strategy, (want.reason, reason), codes)], []
     what = f"hosts {c.sources} source(s) and {c.sinks} sink(s)"
     if allow_downtime:
         reason = (
             f"{change} with downtime (allow_downtime): the cluster {what}, so Materialize "
             "refuses the extra replicas of a graceful reconfiguration; its replicas are replaced"
         )
-        finding = Finding(kind="downtime", severity="warning", message=f"resize with {reason}")
-        action = _alter(ctx, Alter(size=want.size), want.strategy, (want.reason, reason))
+        finding = Finding(
+            kind="downtime", severity="warning", message=f"resize with {reason}", code="downtime"
+        )
+        action = _alter(
+            ctx,
+            Alter(size=want.size),
+            want.strategy,
+            (want.reason, reason),
+            (want.code, "downtime"),
+        )
         return [action], [finding]
     reason = (
         f"impossible without downtime: the cluster {what}, and Materialize refuses the extra "
@@ -223,9 +241,11 @@ def _resize(
         Alter(size=want.size, wait=True, timeout_s=timeout_s(want.strategy)),
         want.strategy,
         (want.reason, reason),
+        (want.code, "single_replica"),
         status="skipped",
     )
-    return [action], [Finding(kind="impossible", severity="warning", message=reason)]
+    finding = Finding(kind="impossible", severity="warning", message=reason, code="single_replica")
+    return [action], [finding]
 
 
 def _alter(
@@ -233,6 +253,7 @@ def _alter(
     alter: Alter,
     strategy: str,
     reasons: tuple[str, ...],
+    codes: tuple[ReasonCode, ...],
     *,
     status: ActionStatus = "planned",
 ) -> Action:
@@ -248,6 +269,7 @@ def _alter(
         reasons=reasons,
         status=status,
         alter=alter,
+        codes=codes,
     )
 
 
@@ -300,7 +322,9 @@ def account_failed_resize(
         retry = state.backoff.retry_at if state.backoff is not None else None
         when = f"; retry at {iso(retry)}" if retry is not None and retry > now else ""
         message = f"{what} ({record.failures} in a row{when})"
-        return state, Finding(kind="resize_timed_out", severity="warning", message=message)
+        return state, Finding(
+            kind="resize_timed_out", severity="warning", message=message, code="resize_timed_out"
+        )
     failures = record.failures + 1 if record is not None and record.size == rc.target_size else 1
     backoff = backoff_after(failures=failures, now=now, error=what, limits=limits)
     state = replace(
@@ -318,4 +342,5 @@ def account_failed_resize(
         severity="error",
         message=message,
         details={"failures": failures, "target_size": rc.target_size, "status": rc.status},
+        code="resize_timed_out",
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypeAlias
 
+from .reasons import ReasonCode
+
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 JsonObject: TypeAlias = dict[str, JsonValue]
 
@@ -186,6 +188,10 @@ class DesiredReplica:
     reason: str
     # Kept only until a replacement is hydrated (may go first when downtime is allowed).
     until_replaced: bool = False
+    # Why, as a code (reasons.py): becomes the first of the action's codes.
+    code: ReasonCode = field(kw_only=True)
+    # Its preferred name was taken, so it got a free one: the action adds "name_taken".
+    name_taken: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,9 @@ class Action:
     credits_per_hour_after: float = 0.0
     sql: str | None = None
     alter: Alter | None = None
+    # Why, as codes (reasons.py), one per cause beside the prose of ``reasons``: the
+    # strategy's first, then what the rails added.
+    codes: tuple[ReasonCode, ...] = ()
 
     def describe(self) -> str:
         """E.g. ``create_replica 'r_100cc'`` or ``alter_cluster REPLICATION FACTOR = 0``."""
@@ -249,6 +258,8 @@ class Finding:
     message: str
     strategy: str | None = None
     details: Mapping[str, JsonValue] = field(default_factory=dict)
+    # What it is about, as a code (reasons.py); None only in documents older than codes.
+    code: ReasonCode | None = None
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,7 @@ from .safety import (
     scope_finding,
 )
 from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
-from .strategies import REGISTRY, StrategySpec
-from .strategies.burst import BurstParams
-from .strategies.target_size import TargetSizeParams
+from .strategies import REGISTRY, Configured, StrategyInfo, suspending_strategies
 
 Render = Callable[[Action], str]
 ACTION_NAMESPACE = uuid.UUID("5f1d3c2a-7b8e-4c1d-9a55-3d0e6f4b2a10")
@@ -58,9 +56,10 @@ ACTION_NAMESPACE = uuid.UUID("5f1d3c2a-7b8e-4c1d-9a55-3d0e6f4b2a10")
 class RowConfig:
     """A validated, enabled strategy row ready to run."""
 
-    spec: StrategySpec
+    spec: StrategyInfo
     common: CommonConfig
-    params: object
+    # The strategy bound to this row's typed params.
+    strategy: Configured
     updated_at: datetime | None
 
 
@@ -183,6 +182,7 @@ def parse_rows(
                         f"{spec.name} is experimental and ignored: "
                         "run the planner with experimental=True"
                     ),
+                    code="experimental_off",
                 )
             )
             continue
@@ -190,7 +190,7 @@ def parse_rows(
             RowConfig(
                 spec=spec,
                 common=parse_common(values),
-                params=spec.build(values),
+                strategy=spec.configure(values),
                 updated_at=row.updated_at,
             )
         )
@@ -201,23 +201,29 @@ def parse_rows(
 
 
 def cross_row_error(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
-    """Rows valid alone but contradictory together: a burst of the target size would be
-    taken for the target replica and kept forever."""
-    params = {c.spec.name: c.params for c in configs}
-    target, burst = params.get("target_size"), params.get("burst")
-    if not isinstance(target, TargetSizeParams) or not isinstance(burst, BurstParams):
-        return None
-    if target.target_size != burst.burst_replica_size:
-        return None
-    return str(
-        ConfigError(
-            cluster_id=cluster.id,
-            cluster_name=cluster.name,
-            strategy="burst",
-            key="burst_replica_size",
-            message=f"equals target_size {target.target_size!r}: a burst must be another size",
-        )
-    )
+    """Rows valid alone but contradictory together, from the sizes each declares it holds: a
+    transient replica (a burst) of a size another row keeps for good (target_size) would be
+    taken for that row's replica and kept forever."""
+    claims = [(c.spec.name, claim) for c in configs for claim in c.strategy.size_claims()]
+    steady = [(name, claim) for name, claim in claims if claim.steady]
+    for name, claim in claims:
+        if claim.steady:
+            continue
+        for other_name, other in steady:
+            if other_name == name or other.size != claim.size:
+                continue
+            return str(
+                ConfigError(
+                    cluster_id=cluster.id,
+                    cluster_name=cluster.name,
+                    strategy=name,
+                    key=claim.key,
+                    message=(
+                        f"equals {other.key} {other.size!r}: {claim.what} must be another size"
+                    ),
+                )
+            )
+    return None
 
 
 def owned_names(
@@ -238,7 +244,9 @@ def initial_desired(ctx: ClusterContext) -> Desired:
     """Before any strategy: keep every owned replica as it is."""
     return Desired(
         replicas=tuple(
-            DesiredReplica(name=r.name, size=r.size, strategy="current", reason="exists")
+            DesiredReplica(
+                name=r.name, size=r.size, strategy="current", reason="exists", code="exists"
+            )
             for r in ctx.owned_replicas()
             if r.size is not None
         )
@@ -266,8 +274,7 @@ def run_strategies(
             out.states[name] = own
             out.notes.append(f"{name}: in cooldown until {iso(until)}")
             continue
-        result = config.spec.run(
-            params=config.params,
+        result = config.strategy.run(
             ctx=ctx,
             state=own,
             now=now,
@@ -376,7 +383,9 @@ def decide_cluster(
             return with_findings(replace(base, notes=(f"managed: {busy}",)), findings)
         applicable = []
         for c in configs:
-            skip = managed.not_applicable(c.spec.name)
+            skip = managed.not_applicable(
+                strategy=c.spec.name, why=c.spec.not_applicable_to_managed
+            )
             if skip is None:
                 applicable.append(c)
             else:
@@ -389,6 +398,7 @@ def decide_cluster(
         owned=owned,
         logging_visible=signals.logging_visible,
         controller_cluster=signals.controller_cluster,
+        suspenders=suspending_strategies(),
     )
     allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
     timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}

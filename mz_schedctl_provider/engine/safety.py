@@ -23,6 +23,7 @@ from .models import (
     RecentAction,
     Replica,
 )
+from .reasons import ReasonCode
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ def scope_finding(cluster: Cluster) -> Finding | None:
     """
     if cluster.is_system or cluster.id.startswith("s"):
         return Finding(
-            kind="out_of_scope", severity="warning", message="system cluster: never touched"
+            kind="out_of_scope",
+            severity="warning",
+            message="system cluster: never touched",
+            code="system_cluster",
         )
     if cluster.schedule_type not in (None, "manual"):
         return Finding(
@@ -57,12 +61,14 @@ def scope_finding(cluster: Cluster) -> Finding | None:
                 "left alone: Materialize schedules this cluster itself "
                 f"(SCHEDULE {cluster.schedule_type})"
             ),
+            code="materialize_schedule",
         )
     if cluster.auto_scaling:
         return Finding(
             kind="left_alone",
             severity="warning",
             message="left alone: Materialize's built-in AUTO SCALING STRATEGY drives this cluster",
+            code="materialize_auto_scaling",
         )
     return None
 
@@ -87,7 +93,11 @@ def diff_actions(*, ctx: ClusterContext, desired: Desired, strategy_fallback: st
             taken.add(name)
             collided.add(want.name)
         reasons = (want.reason, why) if why else (want.reason,)
-        creates.append(_action(ctx, "create_replica", name, want.size, want.strategy, reasons))
+        renamed = bool(why) or want.name_taken
+        codes: tuple[ReasonCode, ...] = (want.code, "name_taken") if renamed else (want.code,)
+        creates.append(
+            _action(ctx, "create_replica", name, want.size, want.strategy, reasons, codes)
+        )
     drops: list[Action] = []
     for replica in ctx.owned_replicas():
         if replica.name in collided:
@@ -98,7 +108,10 @@ def diff_actions(*, ctx: ClusterContext, desired: Desired, strategy_fallback: st
         removal = desired.removal(replica.name)
         strategy = removal.strategy if removal else strategy_fallback
         reason = removal.reason if removal else "no strategy wants this replica"
-        action = _action(ctx, "drop_replica", replica.name, replica.size, strategy, (reason,))
+        code: ReasonCode = removal.code if removal else "not_wanted"
+        action = _action(
+            ctx, "drop_replica", replica.name, replica.size, strategy, (reason,), (code,)
+        )
         drops.append(replace(action, replica_id=replica.id))
     return creates + drops
 
@@ -110,6 +123,7 @@ def _action(
     size: str | None,
     strategy: str,
     reasons: tuple[str, ...],
+    codes: tuple[ReasonCode, ...],
 ) -> Action:
     # Ids are given by the planner once the cluster's actions are final.
     return Action(
@@ -121,15 +135,21 @@ def _action(
         size=size,
         strategy=strategy,
         reasons=reasons,
+        codes=codes,
     )
 
 
 def mark(
-    actions: Iterable[Action], pick: set[int], status: ActionStatus, reason: str
+    actions: Iterable[Action],
+    pick: set[int],
+    status: ActionStatus,
+    reason: str,
+    code: ReasonCode,
 ) -> list[Action]:
-    """Set a status and add a reason to the planned actions at the given positions."""
+    """Set a status and add a reason (and its code) to the planned actions at the given
+    positions."""
     return [
-        replace(a, status=status, reasons=(*a.reasons, reason))
+        replace(a, status=status, reasons=(*a.reasons, reason), codes=_with(a.codes, code))
         if i in pick and a.status == "planned"
         else a
         for i, a in enumerate(actions)
@@ -154,7 +174,12 @@ def rail_last_hydrated(
     keep = max(sorted(hydrated), key=lambda n: ctx.credits(_size_of(ctx, n)))
     pick = {i for i, a in enumerate(actions) if a.kind == "drop_replica" and a.replica_name == keep}
     reason = f"kept: {keep!r} is the last hydrated replica and nothing else is hydrated yet"
-    return mark(actions, pick, "skipped", reason), reason
+    return mark(actions, pick, "skipped", reason, "last_hydrated"), reason
+
+
+def _with(codes: tuple[ReasonCode, ...], code: ReasonCode) -> tuple[ReasonCode, ...]:
+    """Codes name causes, not sentences: each once, in the order first given."""
+    return codes if code in codes else (*codes, code)
 
 
 def _size_of(ctx: ClusterContext, name: str) -> str | None:
@@ -183,14 +208,17 @@ def rail_single_replica(
     if allow_downtime and len(creates) == 1 and len(movable) == len(staying):
         reason = f"allow_downtime: the cluster {what}, so the old replica goes first (downtime)"
         return _drops_first(ctx=ctx, actions=actions, movable=movable, reason=reason), Finding(
-            kind="downtime", severity="warning", message=f"replacement with downtime: {reason}"
+            kind="downtime",
+            severity="warning",
+            message=f"replacement with downtime: {reason}",
+            code="downtime",
         )
     reason = (
         f"impossible without downtime: the cluster {what}, and Materialize refuses a second "
         "replica there; set allow_downtime: true to replace it with downtime"
     )
-    finding = Finding(kind="impossible", severity="warning", message=reason)
-    return mark(actions, set(creates), "skipped", reason), finding
+    finding = Finding(kind="impossible", severity="warning", message=reason, code="single_replica")
+    return mark(actions, set(creates), "skipped", reason, "single_replica"), finding
 
 
 def _drops_first(
@@ -199,14 +227,19 @@ def _drops_first(
     """Drop every replica being replaced (reviving drops a rail held back), then create."""
     names = {r.name for r in movable}
     drops = [
-        replace(a, status="planned", reasons=(*a.reasons, reason)) if a.replica_name in names else a
+        replace(a, status="planned", reasons=(*a.reasons, reason), codes=_with(a.codes, "downtime"))
+        if a.replica_name in names
+        else a
         for a in actions
         if a.kind == "drop_replica"
     ]
     covered = {a.replica_name for a in drops}
     strategy = next(a.strategy for a in actions if a.kind == "create_replica")
     drops += [
-        replace(_action(ctx, "drop_replica", r.name, r.size, strategy, (reason,)), replica_id=r.id)
+        replace(
+            _action(ctx, "drop_replica", r.name, r.size, strategy, (reason,), ("downtime",)),
+            replica_id=r.id,
+        )
         for r in movable
         if r.name not in covered
     ]
@@ -237,7 +270,7 @@ def rail_backoff(
         f"(last error: {backoff.last_error})"
     )
     pick = {i for i, a in enumerate(actions) if a.status == "planned"}
-    return mark(actions, pick, "deferred", reason), (reason if pick else None)
+    return mark(actions, pick, "deferred", reason, "backoff"), (reason if pick else None)
 
 
 def recent_count(
@@ -260,7 +293,7 @@ def rail_rate_limit(
         f"rate limit: {already} action(s) in the last {int(limits.rate_window_s)}s, "
         f"at most {limits.max_actions_per_window}"
     )
-    return mark(actions, excess, "deferred", reason), reason
+    return mark(actions, excess, "deferred", reason, "rate_limit"), reason
 
 
 def next_backoff(*, prev: Backoff | None, now: datetime, error: str, limits: Limits) -> Backoff:

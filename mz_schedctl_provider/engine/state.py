@@ -49,6 +49,7 @@ def load_state(row: StateRow | None) -> tuple[ClusterState, Finding | None]:
                 f"ignored a state row of version {row.state_version} (this controller writes "
                 f"version {STATE_VERSION}, e.g. mz-clusterctl wrote 1): starting from a fresh state"
             ),
+            code="state_reset",
         )
     return state_from_payload(row.payload), None
 

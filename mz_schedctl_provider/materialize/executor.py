@@ -325,6 +325,7 @@ def _record(
         **({"alter": action.alter.describe()} if action.alter is not None else {}),
         "phase": phase,
         "reasons": list(action.reasons),
+        "codes": list(action.codes),
         "dry_run": plan.dry_run,
         "credits_per_hour_before": action.credits_per_hour_before,
         "credits_per_hour_after": action.credits_per_hour_after,

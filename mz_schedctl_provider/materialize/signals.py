@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from mz_schedctl_provider.engine.lookback import activity_lookback_s
 from mz_schedctl_provider.engine.models import (
     Cluster,
     Reconfiguration,
@@ -25,7 +26,7 @@ from mz_schedctl_provider.materialize.store import Store
 
 # Crash and OOM counts look this far back.
 CRASH_WINDOW_S = 3600
-# Statement history is read back this far beyond the longest idle_after_s configured.
+# Statement history is read back this far beyond the longest lookback a strategy declares.
 _ACTIVITY_MARGIN_S = 3600
 _DEFAULT_ACTIVITY_WINDOW_S = 86400
 
@@ -269,11 +270,9 @@ def _objects(db: Database, wanted: set[str]) -> tuple[dict[str, dict[str, int]],
 
 def _activity(db: Database, strategies: Iterable[StrategyRow]) -> dict[str, datetime]:
     window = _DEFAULT_ACTIVITY_WINDOW_S
-    for row in strategies:
-        config = row.config if isinstance(row.config, dict) else {}
-        idle = config.get("idle_after_s")
-        if isinstance(idle, (int, float)) and not isinstance(idle, bool) and idle > 0:
-            window = max(window, int(idle) + _ACTIVITY_MARGIN_S)
+    lookback = activity_lookback_s(strategies)  # the strategies say how far back they look
+    if lookback is not None and lookback > 0:
+        window = max(window, int(lookback) + _ACTIVITY_MARGIN_S)
     return {
         str(cid): ts
         for cid, ts in db.query(_ACTIVITY, (APPLICATION_NAME, min(window, 10**9)))

@@ -19,6 +19,7 @@ from mz_schedctl_provider.engine import (
     plan_from_json,
     plan_to_json,
 )
+from mz_schedctl_provider.engine.reasons import ALL_CODES
 
 SIZE_NAMES = ["25cc", "50cc", "100cc", "200cc", "800cc"]
 NAMES = ["a", "b", "r_25cc", "r_100cc", "burst", "c_burst", 'x "y"; z']
@@ -114,6 +115,10 @@ def test_every_plan_keeps_the_rails(sig: Signals, experimental: bool) -> None:
         # Rate limit, reasons, ids.
         assert len(run) <= max(0, 10 - len(sig.recent_actions))
         assert all(a.reasons and all(a.reasons) and a.id for a in cp.actions)
+        # Codes beside the prose: every action and finding has them, from the closed set.
+        assert all(a.codes and set(a.codes) <= set(ALL_CODES) for a in cp.actions)
+        assert all(len(set(a.codes)) == len(a.codes) for a in cp.actions)
+        assert all(f.code in ALL_CODES for f in cp.findings)
         assert len({a.id for a in cp.actions}) == len(cp.actions)
     doc = json.loads(json.dumps(plan_to_json(plan)))
     PLAN_VALIDATOR.validate(doc)

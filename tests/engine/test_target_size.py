@@ -27,7 +27,7 @@ def test_resize_creates_first_and_drops_only_after_the_new_one_is_hydrated() -> 
     assert planned(cp) == [("create_replica", "r_100cc", "100cc")]
     (create,) = cp.actions
     assert create.strategy == "target_size"
-    assert any("no replica of target size 100cc" in r for r in create.reasons)
+    assert create.codes == ("wanted_size",)
     assert any("keep until the target is hydrated" in n for n in cp.notes)
     assert (cp.credits_per_hour_before, cp.credits_per_hour_after) == (0.25, 1.25)
 
@@ -42,7 +42,7 @@ def test_resize_creates_first_and_drops_only_after_the_new_one_is_hydrated() -> 
     cp = run(sig)
     assert planned(cp) == [("drop_replica", "r_25cc", "25cc")]
     (drop,) = cp.actions
-    assert drop.reasons == ("retire 25cc: 'r_100cc' (100cc) is hydrated",)
+    assert drop.codes == ("replaced",)
     assert drop.replica_id == sig.clusters[0].replica("r_25cc").id  # type: ignore[union-attr]
     assert (cp.credits_per_hour_before, cp.credits_per_hour_after) == (1.25, 1.0)
     sig = apply(sig, decide(sig, cycle_id="3", dry_run=False))  # asserts a hydrated replica stays
@@ -57,7 +57,7 @@ def test_name_collision_with_another_size_never_drops_then_creates() -> None:
     )
     cp = run(sig)
     assert planned(cp) == [("create_replica", "main_2", "100cc")]
-    assert any("name 'main' is taken" in r for r in cp.actions[0].reasons)
+    assert cp.actions[0].codes == ("wanted_size", "name_taken")
     sig = apply(sig, decide(sig, cycle_id="1", dry_run=False))
     assert planned(run(sig)) == []  # main_2 hydrating, main kept
     sig = hydrate(sig, "main_2")
@@ -89,7 +89,7 @@ def test_second_replica_of_target_size_is_retired_keeping_the_hydrated_one() -> 
     )
     cp = run(sig)
     assert planned(cp) == [("drop_replica", "a", "100cc")]
-    assert cp.actions[0].reasons == ("one 100cc replica is enough ('b' kept)",)
+    assert cp.actions[0].codes == ("duplicate_size",)
 
 
 def test_empty_cluster_gets_its_target_replica() -> None:

@@ -272,7 +272,8 @@ def test_schedule_window_on_a_managed_cluster_off_outside_on_inside(
     run = run_cycle(db, only=name)
     assert config(emulator, name) == (True, "25cc", 0), "off outside the window"
     (action,) = run.actions(status="planned")
-    assert action["strategy"] == "schedule" and "outside windows" in action["reasons"][0]
+    assert action["strategy"] == "schedule"
+    assert action["codes"] == ["schedule_off", "managed_suspend"]
 
     emulator.advance(60)
     assert run_cycle(db, only=name).actions() == []
@@ -281,7 +282,7 @@ def test_schedule_window_on_a_managed_cluster_off_outside_on_inside(
     run = run_cycle(db, only=name)
     assert config(emulator, name) == (True, "25cc", 2), "on inside, with its factor"
     assert replicas(emulator, name) == {"r1": "25cc", "r2": "25cc"}
-    assert any("inside windows[0]" in r for r in run.actions()[0]["reasons"])
+    assert run.actions()[0]["codes"] == ["resume_remembered", "managed_resume"]
 
     emulator.advance(10 * 60)
     assert run_cycle(db, only=name).actions() == []
@@ -314,9 +315,11 @@ def test_materialize_scheduled_and_auto_scaled_clusters_are_left_alone(
     run = run_cycle(db, pattern=f"{name}_(refresh|auto)")
     assert run.actions() == [] and run.outcome.problems == []
     (f,) = findings(run, refresh)
-    assert f["kind"] == "left_alone" and "SCHEDULE on-refresh" in f["message"]
+    assert (f["kind"], f["code"]) == ("left_alone", "materialize_schedule")
+    assert "SCHEDULE on-refresh" in f["message"]  # the README quotes it
     (f,) = findings(run, auto)
-    assert f["kind"] == "left_alone" and "AUTO SCALING STRATEGY" in f["message"]
+    assert (f["kind"], f["code"]) == ("left_alone", "materialize_auto_scaling")
+    assert "AUTO SCALING STRATEGY" in f["message"]  # the README quotes it
     assert {n: (config(emulator, n), replicas(emulator, n)) for n in ids} == before
     assert all(audit(emulator, cid) == [] for cid in ids.values())
 
@@ -343,7 +346,7 @@ def test_a_cluster_with_a_source_refuses_a_graceful_resize(
 
     run = run_cycle(db, only=name)
     assert [a["status"] for a in run.actions()] == ["skipped"]
-    assert any("impossible without downtime" in r for r in run.actions()[0]["reasons"])
+    assert run.actions()[0]["codes"] == ["wanted_size", "single_replica"]
     assert [f["kind"] for f in findings(run, name)] == ["impossible"]
     assert len(alter_sent(emulator, name)) == sent and config(emulator, name)[1] == "25cc"
 

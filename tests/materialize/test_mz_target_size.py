@@ -73,6 +73,13 @@ def test_resize_drops_the_old_replica_only_after_the_new_one_is_hydrated(
         ("intent", None, "drop_replica"),
         ("outcome", True, "drop_replica"),
     ]
+    # The audit carries the reason codes beside the prose, in both phases.
+    assert [r.ctx["codes"] for r in rows] == [
+        ["wanted_size"],
+        ["wanted_size"],
+        ["replaced"],
+        ["replaced"],
+    ]
     payload = state_payload(emulator, cid)
     assert payload is not None
     assert "last_action_at" in payload["strategies"]["target_size"]
@@ -93,7 +100,7 @@ def test_source_cluster_resize_is_reported_impossible_not_failed(
     (create,) = plan["actions"]
     assert create["kind"] == "create_replica"
     assert create["status"] == "skipped"
-    assert any("impossible without downtime" in r for r in create["reasons"])
+    assert create["codes"] == ["wanted_size", "single_replica"]
     assert [f["kind"] for f in plan["findings"]] == ["impossible"]
     assert "failed" not in run.outcomes()
     assert run.outcome.problems == []

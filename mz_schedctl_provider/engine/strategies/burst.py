@@ -16,7 +16,7 @@ from ..facts import (
     seconds_between,
 )
 from ..models import DesiredReplica, Finding, JsonObject
-from .base import StrategyResult, StrategySpec
+from .base import SizeClaim, StrategyResult, StrategySpec
 
 NAME = "burst"
 
@@ -81,19 +81,19 @@ def stuck_finding(
             "resize the cluster by hand"
         ),
         details={"oom_count": ooms, "crash_count": crashes, "waited_s": int(waited_s)},
+        code="stuck",
     )
 
 
 def run(
     *,
-    params: object,
+    params: BurstParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, BurstParams)
     names = burst_names(ctx=ctx, params=params, state=state)
     bursts = [r for r in desired.replicas if r.name in names]
     base = [r for r in desired.replicas if r.name not in names]
@@ -101,7 +101,12 @@ def run(
     out = desired
     if why_not is not None:
         for b in bursts:
-            out = out.remove(b.name, strategy=NAME, reason=f"burst no longer needed: {why_not}")
+            out = out.remove(
+                b.name,
+                strategy=NAME,
+                reason=f"burst no longer needed: {why_not}",
+                code="burst_done",
+            )
         verb = "drop burst" if bursts else "no burst"
         # Remember a burst we named ourselves until it is really gone (a drop may be deferred).
         created = state.get("replica_name")
@@ -115,10 +120,19 @@ def run(
         keep = sorted(bursts, key=lambda r: (not ctx.exists(r.name), r.name))[0]
         for extra in bursts:
             if extra.name != keep.name:
-                out = out.remove(extra.name, strategy=NAME, reason="one burst replica is enough")
+                out = out.remove(
+                    extra.name,
+                    strategy=NAME,
+                    reason="one burst replica is enough",
+                    code="burst_duplicate",
+                )
         name = keep.name
         out = out.keep(
-            name, strategy=NAME, reason="burst while the base hydrates", until_replaced=True
+            name,
+            strategy=NAME,
+            reason="burst while the base hydrates",
+            until_replaced=True,
+            code="burst",
         )
         reason = f"keep burst {name!r}: no base replica hydrated yet"
     else:
@@ -132,7 +146,9 @@ def run(
                 size=params.burst_replica_size,
                 strategy=NAME,
                 reason="burst while the base hydrates" + (f"; {why}" if why else ""),
+                name_taken=bool(why),
                 until_replaced=True,
+                code="burst",
             )
         )
     waited = seconds_between(started, now)
@@ -143,7 +159,25 @@ def run(
     return StrategyResult(desired=out, state=new_state, reasons=(reason,), findings=findings)
 
 
-SPEC = StrategySpec(
+def size_claims(params: BurstParams) -> tuple[SizeClaim, ...]:
+    """The burst replica is transient: one of a size another row keeps for good would be
+    taken for that row's replica and kept forever."""
+    return (
+        SizeClaim(
+            key="burst_replica_size", size=params.burst_replica_size, steady=False, what="a burst"
+        ),
+    )
+
+
+NOT_APPLICABLE_TO_MANAGED = (
+    "burst is not applicable to a managed cluster: its replicas all have the cluster's "
+    "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
+    "the old replicas serving until the new ones are hydrated (Materialize's AUTO SCALING "
+    "STRATEGY is the in-database burst); no action"
+)
+
+
+SPEC: StrategySpec[BurstParams] = StrategySpec(
     name=NAME,
     priority=2,
     keys={
@@ -153,4 +187,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
+    size_claims=size_claims,
 )

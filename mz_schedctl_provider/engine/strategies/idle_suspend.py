@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from ..config import KeySpec, Values
 from ..desired import Desired
 from ..facts import ClusterContext, iso, latest, parse_ts, seconds_between
-from ..models import DesiredReplica, JsonObject, JsonValue
+from ..models import JsonObject
 from .base import StrategyResult, StrategySpec
+from .remembered import FACTOR_KEY, REMEMBERED_KEY, RememberedReplicas, load_factor
 
 NAME = "idle_suspend"
 
@@ -41,7 +42,7 @@ class IdleState:
     """Own state: the replica set remembered at suspend, and the idle clock's anchors."""
 
     suspended_at: datetime | None = None
-    remembered: tuple[tuple[str, str], ...] | None = None
+    remembered: RememberedReplicas | None = None
     last_resume_at: datetime | None = None
     first_seen_at: datetime | None = None
     # Managed clusters: the REPLICATION FACTOR at suspend, restored on resume.
@@ -49,22 +50,12 @@ class IdleState:
 
     @classmethod
     def load(cls, raw: JsonObject) -> IdleState:
-        remembered_raw = raw.get("remembered")
-        remembered: tuple[tuple[str, str], ...] | None = None
-        if isinstance(remembered_raw, list):
-            remembered = tuple(
-                (str(r["name"]), str(r["size"]))
-                for r in remembered_raw
-                if isinstance(r, dict)
-                and isinstance(r.get("name"), str)
-                and isinstance(r.get("size"), str)
-            )
         return cls(
             suspended_at=parse_ts(raw.get("suspended_at")),
-            remembered=remembered,
+            remembered=RememberedReplicas.load(raw.get(REMEMBERED_KEY)),
             last_resume_at=parse_ts(raw.get("last_resume_at")),
             first_seen_at=parse_ts(raw.get("first_seen_at")),
-            replication_factor=_factor(raw.get("replication_factor")),
+            replication_factor=load_factor(raw.get(FACTOR_KEY)),
         )
 
     def dump(self) -> JsonObject:
@@ -72,20 +63,14 @@ class IdleState:
         if self.suspended_at is not None:
             out["suspended_at"] = iso(self.suspended_at)
         if self.remembered is not None:
-            replicas: list[JsonValue] = [{"name": n, "size": s} for n, s in self.remembered]
-            out["remembered"] = replicas
+            out[REMEMBERED_KEY] = self.remembered.dump()
         if self.last_resume_at is not None:
             out["last_resume_at"] = iso(self.last_resume_at)
         if self.first_seen_at is not None:
             out["first_seen_at"] = iso(self.first_seen_at)
         if self.replication_factor is not None:
-            out["replication_factor"] = self.replication_factor
+            out[FACTOR_KEY] = self.replication_factor
         return out
-
-
-def _factor(raw: JsonValue) -> int | None:
-    ok = isinstance(raw, int) and not isinstance(raw, bool) and raw > 0
-    return raw if ok and isinstance(raw, int) else None
 
 
 def suspend_blocker(*, ctx: ClusterContext, params: IdleSuspendParams) -> str | None:
@@ -132,34 +117,22 @@ def resume_set(*, ctx: ClusterContext, st: IdleState, desired: Desired) -> tuple
     if desired.replicas:
         names = ", ".join(repr(r.name) for r in desired.replicas)
         return desired, f"resume with the replicas other strategies want ({names}){factor}"
-    out = desired
-    restored: list[str] = []
-    for name, size in st.remembered or ():
-        known = ctx.sizes.get(size)
-        if known is None or not known.allowed:
-            continue  # a size Materialize no longer offers would fail at apply time
-        out = out.add(
-            DesiredReplica(
-                name=name,
-                size=size,
-                strategy=NAME,
-                reason="resume the replica remembered at suspend",
-            )
-        )
-        restored.append(f"{name!r} ({size})")
+    remembered = st.remembered or RememberedReplicas()
+    out, restored = remembered.restore(
+        ctx=ctx, desired=desired, strategy=NAME, reason="resume the replica remembered at suspend"
+    )
     return out, f"resume the remembered replica set: {', '.join(restored) or 'nothing'}{factor}"
 
 
 def run(
     *,
-    params: object,
+    params: IdleSuspendParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, IdleSuspendParams)
     st = IdleState.load(state)
     suspended = (
         not ctx.owned_replicas() and st.remembered is not None and st.suspended_at is not None
@@ -202,9 +175,10 @@ def run(
         return StrategyResult(
             desired=desired, state=st.dump(), reasons=("idle, but no replica to suspend",)
         )
-    remembered = tuple((r.name, r.size) for r in desired.replicas) or running
+    wanted = RememberedReplicas.of(desired)
+    remembered = wanted if wanted.replicas else RememberedReplicas(running)
     reason = f"idle for {int(idle_s)}s (idle_after_s {int(params.idle_after_s)}): suspend"
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="idle")
     factor = ctx.cluster.current_replication_factor if ctx.cluster.managed else None
     new = IdleState(
         suspended_at=now,
@@ -248,11 +222,16 @@ def while_suspended(
         if not params.resume
         else f"suspended since {iso(st.suspended_at)}; no activity since"
     )
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="suspended")
     return StrategyResult(desired=out, state=st.dump(), reasons=(reason,))
 
 
-SPEC = StrategySpec(
+def activity_lookback(params: IdleSuspendParams) -> float:
+    """Idleness is judged over idle_after_s: the signals must see activity that far back."""
+    return params.idle_after_s
+
+
+SPEC: StrategySpec[IdleSuspendParams] = StrategySpec(
     name=NAME,
     priority=3,
     keys={
@@ -262,4 +241,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    suspends_on_purpose=True,
+    activity_lookback=activity_lookback,
 )

@@ -41,12 +41,13 @@ import pendulum
 from pendulum.tz.timezone import Timezone
 
 from ..config import KeySpec, Values, check_size
-from ..desired import Desired
-from ..facts import ClusterContext, free_name
+from ..desired import Desired, Removal
+from ..facts import ClusterContext
 from ..managed import want_size
-from ..models import DesiredReplica, Finding, JsonObject, JsonValue, Size
+from ..models import Finding, JsonObject, JsonValue, Size
 from .base import StrategyResult, StrategySpec
-from .idle_suspend import NAME as IDLE_SUSPEND
+from .converge import converge_to_one
+from .remembered import FACTOR_KEY, REMEMBERED_KEY, RememberedReplicas, load_factor
 
 NAME = "schedule"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -60,8 +61,6 @@ DAY_MINUTES = 24 * 60
 DAYS_BEFORE, DAYS_AFTER = 2, 9
 HORIZON = timedelta(days=7)
 _HHMM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
-# Strategies whose removals keep-on undoes (they empty the cluster on purpose: suspend).
-SUSPENDERS = frozenset({IDLE_SUSPEND})
 
 Mode = Literal["on", "off"]
 State = Literal["on", "off", "outside"]
@@ -438,47 +437,33 @@ class ScheduleState:
     """Own state: the replica set seen last, to resume after a suspend (and, for a managed
     cluster, its replication factor seen last)."""
 
-    remembered: tuple[tuple[str, str], ...] | None = None
+    remembered: RememberedReplicas | None = None
     replication_factor: int | None = None
 
     @classmethod
     def load(cls, raw: JsonObject) -> ScheduleState:
-        factor = raw.get("replication_factor")
-        ok = isinstance(factor, int) and not isinstance(factor, bool) and factor > 0
-        rf = factor if ok and isinstance(factor, int) else None
-        items = raw.get("remembered")
-        if not isinstance(items, list):
-            return cls(replication_factor=rf)
-        remembered: list[tuple[str, str]] = []
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            name, size = item.get("name"), item.get("size")
-            if isinstance(name, str) and isinstance(size, str):
-                remembered.append((name, size))
-        return cls(remembered=tuple(remembered) or None, replication_factor=rf)
+        remembered = RememberedReplicas.load(raw.get(REMEMBERED_KEY))
+        return cls(
+            remembered=remembered if remembered is not None and remembered.replicas else None,
+            replication_factor=load_factor(raw.get(FACTOR_KEY)),
+        )
 
     def dump(self) -> JsonObject:
         out: JsonObject = {}
-        if self.remembered:
-            replicas: list[JsonValue] = [{"name": n, "size": s} for n, s in self.remembered]
-            out["remembered"] = replicas
+        if self.remembered is not None and self.remembered.replicas:
+            out[REMEMBERED_KEY] = self.remembered.dump()
         if self.replication_factor is not None:
-            out["replication_factor"] = self.replication_factor
+            out[FACTOR_KEY] = self.replication_factor
         return out
 
 
-def stable_set(desired: Desired) -> tuple[tuple[str, str], ...]:
-    """The replicas to remember: those not on their way out (all if every one is)."""
-    keep = [r for r in desired.replicas if not r.until_replaced] or list(desired.replicas)
-    return tuple((r.name, r.size) for r in keep)
-
-
 def remember(st: ScheduleState, desired: Desired, ctx: ClusterContext) -> ScheduleState:
+    """The replicas not on their way out (all if every one is), else what was remembered."""
     c = ctx.cluster
     factor = c.current_replication_factor if c.managed else 0
+    seen = RememberedReplicas.of(desired, stable_only=True)
     return ScheduleState(
-        remembered=stable_set(desired) or st.remembered,
+        remembered=seen if seen.replicas else st.remembered,
         replication_factor=factor or st.replication_factor,
     )
 
@@ -488,14 +473,13 @@ def remember(st: ScheduleState, desired: Desired, ctx: ClusterContext) -> Schedu
 
 def run(
     *,
-    params: object,
+    params: ScheduleParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, ScheduleParams)
     st = ScheduleState.load(state)
     ev = evaluate(params, now)
     if ev.verdict.state == "on":
@@ -513,7 +497,13 @@ def force_off(
     c = ctx.cluster
     if ctx.controller_cluster is not None and c.name == ctx.controller_cluster:
         why = f"{ev.where}: not suspended: the controller's own session runs on this cluster"
-        finding = Finding(kind="schedule_refused", severity="warning", strategy=NAME, message=why)
+        finding = Finding(
+            kind="schedule_refused",
+            severity="warning",
+            strategy=NAME,
+            message=why,
+            code="schedule_refused",
+        )
         return StrategyResult(
             desired=desired,
             state=remember(st, desired, ctx).dump(),
@@ -528,7 +518,7 @@ def force_off(
     if c.hosts_sources_or_sinks and ctx.owned_replicas():
         extra.append(f"stops its {c.sources} source(s) and {c.sinks} sink(s)")
     reason = f"{ev.where}: {verb}" + (f"; {'; '.join(extra)}" if extra else "")
-    out = desired.emptied(strategy=NAME, reason=reason)
+    out = desired.emptied(strategy=NAME, reason=reason, code="schedule_off")
     return StrategyResult(desired=out, state=remember(st, desired, ctx).dump(), reasons=(reason,))
 
 
@@ -539,7 +529,7 @@ def keep_on(
     occ = ev.verdict.occurrence
     assert occ is not None
     verb = "resume" if not ctx.owned_replicas() else "keep on"
-    base, undone = undo_suspend(desired=desired, reason=f"{ev.where}: {verb}")
+    base, undone = undo_suspend(ctx=ctx, desired=desired, reason=f"{ev.where}: {verb}")
     findings: tuple[Finding, ...] = ()
     if occ.window.size is not None:
         out, what = resize(ctx=ctx, desired=base, size=occ.window.size, where=ev.where)
@@ -557,11 +547,16 @@ def keep_on(
             )
             findings = (
                 Finding(
-                    kind="schedule_unresolved", severity="error", strategy=NAME, message=message
+                    kind="schedule_unresolved",
+                    severity="error",
+                    strategy=NAME,
+                    message=message,
+                    code="schedule_unresolved",
                 ),
             )
     if undone:
-        what += f"; overrides {IDLE_SUSPEND}'s suspend"
+        who = " and ".join(f"{s}'s" for s in dict.fromkeys(r.strategy for r in undone))
+        what += f"; overrides {who} suspend"
     out = replace(out, empty_on_purpose=False)  # keep-on is never an intended empty cluster
     if verb == "resume" and out.replication_factor is None and st.replication_factor:
         # A managed cluster resumes with the replication factor it had (idle_suspend's, if it
@@ -576,36 +571,30 @@ def keep_on(
     )
 
 
-def undo_suspend(*, desired: Desired, reason: str) -> tuple[Desired, list[str]]:
-    """Put back what a suspending strategy (idle_suspend) removed this cycle."""
+def undo_suspend(
+    *, ctx: ClusterContext, desired: Desired, reason: str
+) -> tuple[Desired, list[Removal]]:
+    """Put back what a suspending strategy (one that declares suspends_on_purpose, e.g.
+    idle_suspend) removed this cycle."""
     if desired.replicas or not desired.empty_on_purpose:
         return desired, []
     out = desired
-    names: list[str] = []
+    undone: list[Removal] = []
     for removal in desired.removed:
-        if removal.strategy not in SUSPENDERS or removal.replica is None:
+        if removal.strategy not in ctx.suspenders or removal.replica is None:
             continue
-        out = out.add(replace(removal.replica, strategy=NAME, reason=reason))
-        names.append(removal.name)
-    return out, names
+        out = out.add(replace(removal.replica, strategy=NAME, reason=reason, code="schedule_on"))
+        undone.append(removal)
+    return out, undone
 
 
 def resume_remembered(
     *, ctx: ClusterContext, st: ScheduleState, desired: Desired, where: str
 ) -> tuple[Desired, list[str]]:
-    out = desired
-    restored: list[str] = []
-    for name, size in st.remembered or ():
-        known = ctx.sizes.get(size)
-        if known is None or not known.allowed:
-            continue  # a size Materialize no longer offers would fail at apply time
-        out = out.add(
-            DesiredReplica(
-                name=name, size=size, strategy=NAME, reason=f"{where}: resume remembered replica"
-            )
-        )
-        restored.append(f"{name!r} ({size})")
-    return out, restored
+    remembered = st.remembered or RememberedReplicas()
+    return remembered.restore(
+        ctx=ctx, desired=desired, strategy=NAME, reason=f"{where}: resume remembered replica"
+    )
 
 
 def resize(*, ctx: ClusterContext, desired: Desired, size: str, where: str) -> tuple[Desired, str]:
@@ -616,69 +605,30 @@ def resize(*, ctx: ClusterContext, desired: Desired, size: str, where: str) -> t
             desired=desired, size=size, strategy=NAME, reason=f"{where}: window size {size}"
         )
         return out, f"at {size}: {what}"
-    out = desired
-    for r in ctx.owned_replicas():
-        # A replica of the window's size that an earlier strategy retired: take it back
-        # rather than create another one (no churn with target_size).
-        if r.size == size and out.get(r.name) is None:
-            out = out.add(DesiredReplica(name=r.name, size=size, strategy=NAME, reason=where))
-    candidates = [r for r in out.replicas if r.size == size]
-    if candidates:
-
-        def rank(r: DesiredReplica) -> tuple[bool, bool, bool, str]:
-            return (not ctx.hydrated(r.name), r.until_replaced, not ctx.exists(r.name), r.name)
-
-        target = min(candidates, key=rank)
-        out = out.keep(
-            target.name, strategy=NAME, reason=f"{where}: window size {size}", until_replaced=False
-        )
-        for extra in candidates:
-            if extra.name != target.name:
-                out = out.remove(
-                    extra.name,
-                    strategy=NAME,
-                    reason=f"{where}: one {size} replica is enough ({target.name!r} kept)",
-                )
-        name, what = target.name, f"at {size} ({target.name!r})"
-        ready = ctx.hydrated(name)
-    else:
-        name, why = free_name(preferred=f"r_{size}", taken=ctx.taken_names() | out.names())
-        out = out.add(
-            DesiredReplica(
-                name=name,
-                size=size,
-                strategy=NAME,
-                reason=f"{where}: window size {size}" + (f"; {why}" if why else ""),
-            )
-        )
-        what, ready = f"at {size}: create {name!r}", False
-    retired, waiting = [], []
-    for other in [r for r in out.replicas if r.size != size]:
-        if ready or not ctx.exists(other.name):
-            why = (
-                f"{where}: retire {other.size}: {name!r} ({size}) is hydrated"
-                if ready
-                else f"{where}: not created: the window wants {size}"
-            )
-            out = out.remove(other.name, strategy=NAME, reason=why)
-            if ctx.exists(other.name):
-                retired.append(repr(other.name))
-        else:
-            out = out.keep(
-                other.name,
-                strategy=NAME,
-                reason=f"{where}: kept until {name!r} ({size}) is hydrated",
-                until_replaced=True,
-            )
-            waiting.append(repr(other.name))
-    if retired:
-        what += f"; retire {', '.join(retired)}"
-    if waiting:
-        what += f"; keep {', '.join(waiting)} until it is hydrated"
-    return out, what
+    done = converge_to_one(
+        ctx=ctx,
+        desired=desired,
+        size=size,
+        strategy=NAME,
+        preferred=f"r_{size}",
+        prefer_name=False,
+        prefix=f"{where}: ",
+        kept_reason=f"{where}: window size {size}",
+        created_reason=f"{where}: window size {size}",
+        dropped_reason=f"{where}: not created: the window wants {size}",
+        # A replica of the window's size that an earlier strategy retired is taken back
+        # rather than another created (no churn with target_size).
+        retake_reason=where,
+    )
+    what = f"at {size}: create {done.target!r}" if done.created else f"at {size} ({done.target!r})"
+    if done.retired:
+        what += f"; retire {', '.join(done.retired)}"
+    if done.waiting:
+        what += f"; keep {', '.join(done.waiting)} until it is hydrated"
+    return done.desired, what
 
 
-SPEC = StrategySpec(
+SPEC: StrategySpec[ScheduleParams] = StrategySpec(
     name=NAME,
     priority=4,
     keys={
@@ -691,4 +641,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    # A force-off window or the outside time empties the cluster on purpose.
+    suspends_on_purpose=True,
 )

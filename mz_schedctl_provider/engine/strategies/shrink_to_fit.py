@@ -67,14 +67,13 @@ def looping(*, ctx: ClusterContext, params: ShrinkParams, name: str) -> str | No
 
 def run(
     *,
-    params: object,
+    params: ShrinkParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, ShrinkParams)
     failed_raw = state.get("failed_sizes")
     failed: dict[str, datetime] = {}
     if isinstance(failed_raw, dict):
@@ -87,7 +86,9 @@ def run(
     for r in desired.replicas:
         why = looping(ctx=ctx, params=params, name=r.name)
         if why is not None:
-            out = out.remove(r.name, strategy=NAME, reason=f"crash-looping: {why}")
+            out = out.remove(
+                r.name, strategy=NAME, reason=f"crash-looping: {why}", code="crash_looping"
+            )
             failed[r.size] = now
             reasons.append(f"drop {r.name!r} ({r.size}): {why}")
     healthy = [r for r in out.replicas if ctx.hydrated(r.name)]
@@ -99,6 +100,7 @@ def run(
                     r.name,
                     strategy=NAME,
                     reason=f"{best.name!r} ({best.size}) is smaller and hydrated",
+                    code="smaller_hydrated",
                 )
         reasons.append(f"keep smallest healthy hydrated {best.name!r} ({best.size})")
     else:
@@ -136,7 +138,9 @@ def start_candidates(
                 size=size.name,
                 strategy=NAME,
                 reason="try a size that may fit" + (f"; {why}" if why else ""),
+                name_taken=bool(why),
                 until_replaced=True,
+                code="try_size",
             )
         )
         spent += size.credits_per_hour
@@ -144,7 +148,13 @@ def start_candidates(
     return out, ", ".join(added)
 
 
-SPEC = StrategySpec(
+NOT_APPLICABLE_TO_MANAGED = (
+    "shrink_to_fit is not applicable to a managed cluster: it tries several replica sizes "
+    "side by side, and a managed cluster's replicas all have one size; no action"
+)
+
+
+SPEC: StrategySpec[ShrinkParams] = StrategySpec(
     name=NAME,
     priority=1,
     keys={
@@ -157,5 +167,6 @@ SPEC = StrategySpec(
     },
     build=build,
     run=run,
+    not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
     experimental=True,
 )

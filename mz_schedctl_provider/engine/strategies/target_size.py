@@ -7,10 +7,11 @@ from datetime import datetime
 
 from ..config import KeySpec, Values
 from ..desired import Desired
-from ..facts import ClusterContext, free_name
+from ..facts import ClusterContext
 from ..managed import want_size
-from ..models import DesiredReplica, JsonObject
-from .base import StrategyResult, StrategySpec
+from ..models import JsonObject
+from .base import SizeClaim, StrategyResult, StrategySpec
+from .converge import converge_to_one
 
 NAME = "target_size"
 
@@ -30,32 +31,15 @@ def build(values: Values) -> TargetSizeParams:
     )
 
 
-def pick_target(
-    *, ctx: ClusterContext, params: TargetSizeParams, candidates: list[DesiredReplica]
-) -> DesiredReplica:
-    """The target-size replica to keep: hydrated first, then the configured name, then existing."""
-
-    def rank(r: DesiredReplica) -> tuple[bool, bool, bool, str]:
-        return (
-            not ctx.hydrated(r.name),
-            r.name != params.replica_name,
-            not ctx.exists(r.name),
-            r.name,
-        )
-
-    return min(candidates, key=rank)
-
-
 def run(
     *,
-    params: object,
+    params: TargetSizeParams,
     ctx: ClusterContext,
     state: JsonObject,
     now: datetime,
     desired: Desired,
     row_updated_at: datetime | None,
 ) -> StrategyResult:
-    assert isinstance(params, TargetSizeParams)
     size = params.target_size
     if ctx.cluster.managed:
         # The cluster's SIZE, by a graceful ALTER CLUSTER; its replication factor stays.
@@ -63,66 +47,43 @@ def run(
             desired=desired, size=size, strategy=NAME, reason=f"target size {size}"
         )
         return StrategyResult(desired=out, state={}, reasons=(what,))
-    # A replica of the target size counts whatever its name (predecessor r_<size> included).
-    candidates = [r for r in desired.replicas if r.size == size]
-    others = [r for r in desired.replicas if r.size != size]
-    out = desired
+    done = converge_to_one(
+        ctx=ctx,
+        desired=desired,
+        size=size,
+        strategy=NAME,
+        preferred=params.replica_name,
+        prefer_name=True,
+        prefix="",
+        kept_reason=f"replica of target size {size}",
+        created_reason=f"no replica of target size {size}",
+        dropped_reason=f"not created: target size {size} wins",
+        retake_reason=None,
+    )
     reasons: list[str] = []
-    if candidates:
-        target = pick_target(ctx=ctx, params=params, candidates=candidates)
-        out = out.keep(
-            target.name,
-            strategy=NAME,
-            reason=f"replica of target size {size}",
-            until_replaced=False,
-        )
-        for extra in candidates:
-            if extra.name != target.name:
-                out = out.remove(
-                    extra.name,
-                    strategy=NAME,
-                    reason=f"one {size} replica is enough ({target.name!r} kept)",
-                )
-        ready = ctx.hydrated(target.name)
-    else:
-        name, why = free_name(
-            preferred=params.replica_name, taken=ctx.taken_names() | desired.names()
-        )
-        target = DesiredReplica(
-            name=name,
-            size=size,
-            strategy=NAME,
-            reason=f"no replica of target size {size}" + (f"; {why}" if why else ""),
-        )
-        out = out.add(target)
-        reasons.append(f"create {name!r} ({size})" + (f": {why}" if why else ""))
-        ready = False
-    for other in others:
-        if ready:
-            out = out.remove(
-                other.name,
-                strategy=NAME,
-                reason=f"retire {other.size}: {target.name!r} ({size}) is hydrated",
-            )
-        else:
-            out = out.keep(
-                other.name,
-                strategy=NAME,
-                reason=f"kept until {target.name!r} ({size}) is hydrated",
-                until_replaced=True,
-            )
+    if done.created:
+        why = done.why_name
+        reasons.append(f"create {done.target!r} ({size})" + (f": {why}" if why else ""))
+    others = [*done.retired, *done.waiting]
     if others:
-        verb = "retire" if ready else "keep until the target is hydrated:"
-        reasons.append(f"{verb} {', '.join(repr(o.name) for o in others)}")
+        verb = "retire" if done.ready else "keep until the target is hydrated:"
+        reasons.append(f"{verb} {', '.join(others)}")
     if not reasons:
-        reasons.append(f"{target.name!r} is the {size} replica; nothing to change")
-    return StrategyResult(desired=out, state={}, reasons=tuple(reasons))
+        reasons.append(f"{done.target!r} is the {size} replica; nothing to change")
+    return StrategyResult(desired=done.desired, state={}, reasons=tuple(reasons))
 
 
-SPEC = StrategySpec(
+def size_claims(params: TargetSizeParams) -> tuple[SizeClaim, ...]:
+    """The target replica is kept for good: a transient replica of its size would be taken
+    for it."""
+    return (SizeClaim(key="target_size", size=params.target_size, steady=True),)
+
+
+SPEC: StrategySpec[TargetSizeParams] = StrategySpec(
     name=NAME,
     priority=0,
     keys={"target_size": KeySpec("size", required=True), "replica_name": KeySpec("replica_name")},
     build=build,
     run=run,
+    size_claims=size_claims,
 )

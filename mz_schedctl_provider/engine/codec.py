@@ -18,7 +18,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast, get_args, get_origin, get_type_hints
@@ -35,6 +35,7 @@ Kind = Literal[
 ]  # fmt: skip
 
 
+_AS_IS = frozenset({"any", "int", "float", "bool", "literal"})
 _SIMPLE: tuple[tuple[type[Any], Kind], ...] = (
     (bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
 )  # fmt: skip
@@ -67,6 +68,9 @@ class Rules:
     extra: JsonObject = field(default_factory=dict)
 
 
+_NO_RULES = Rules()
+
+
 @dataclass(frozen=True)
 class _Type:
     """A field's type hint, parsed once."""
@@ -84,6 +88,28 @@ class _Field:
     name: str
     type: _Type
     default: Any
+
+
+_Write = Callable[[Any], JsonValue]
+# name, writer, omitted when default, the default, field whose value makes it null
+_Step = tuple[str, _Write, bool, Any, "str | None"]
+
+
+# value, path of the parent, key -> the value read
+_Read = Callable[[JsonValue, str, str], Any]
+_ReadStep = tuple[str, _Read, Any, "str | None"]
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}{name}" if name.startswith("[") else f"{path}.{name}"
+
+
+class _Fault(Exception):
+    """A scalar that does not fit its type; the reader that knows the path reports it."""
+
+
+def _as_is(value: Any) -> JsonValue:
+    return cast(JsonValue, value)
 
 
 def _is_json_value(hint: Any) -> bool:
@@ -143,9 +169,11 @@ class Codec:
     def __init__(self, rules: Mapping[type[Any], Rules]) -> None:
         self._rules = dict(rules)
         self._fields: dict[type[Any], tuple[_Field, ...]] = {}
+        self._writers: dict[type[Any], tuple[_Step, ...]] = {}
+        self._readers: dict[type[Any], tuple[_ReadStep, ...]] = {}
 
     def rules(self, cls: type[Any]) -> Rules:
-        return self._rules.get(cls, Rules())
+        return self._rules.get(cls, _NO_RULES)
 
     def fields(self, cls: type[Any]) -> tuple[_Field, ...]:
         """The class's fields in written key order, their types parsed (cached)."""
@@ -188,39 +216,58 @@ class Codec:
 
     def encode(self, obj: object) -> JsonObject:
         cls = type(obj)
-        rules = self.rules(cls)
+        plan = self._writers.get(cls)
+        if plan is None:
+            plan = self._writers[cls] = self._compile(cls)
         out: JsonObject = {}
-        for f in self.fields(cls):
-            value = getattr(obj, f.name)
-            if f.name in rules.omit_default and value == f.default:
+        for name, write, omit, default, same in plan:
+            value = getattr(obj, name)
+            if omit and value == default:
                 continue
-            same = rules.null_when_same_as.get(f.name)
             if same is not None and value == getattr(obj, same):
-                out[f.name] = None
-                continue
-            out[f.name] = self._write(f.type, value, rules, f.name)
+                out[name] = None
+            else:
+                out[name] = write(value)
         return out
 
-    def _write(self, t: _Type, value: Any, rules: Rules, name: str) -> JsonValue:
-        if value is None or t.kind in ("any", "int", "float", "bool", "literal"):
-            return cast(JsonValue, value)  # written as they are (JSON scalars or free JSON)
-        if t.kind == "str":
-            limit = rules.truncate.get(name)
-            return cast(str, value[:limit] if limit is not None else value)
-        if t.kind == "datetime":
-            return iso(value)
-        if t.kind == "enum":
-            return cast(JsonValue, value.value)
-        if t.kind == "dataclass":
-            return self.encode(value)
-        if t.kind == "object":
-            return dict(value)
+    def _compile(self, cls: type[Any]) -> tuple[_Step, ...]:
+        """Per field: its writer, built once (the documents are written every cycle)."""
+        rules = self.rules(cls)
+        return tuple(
+            (
+                f.name,
+                self._writer(f.type, rules, f.name),
+                f.name in rules.omit_default,
+                f.default,
+                rules.null_when_same_as.get(f.name),
+            )
+            for f in self.fields(cls)
+        )
+
+    def _writer(self, t: _Type, rules: Rules, name: str) -> _Write:
+        kind = t.kind
+        limit = rules.truncate.get(name)
+        if kind in _AS_IS or (kind == "str" and limit is None):
+            return _as_is  # JSON scalars or free JSON: written as they are
+        if kind == "str":
+            return lambda v: None if v is None else cast(str, v[:limit])
+        if kind == "datetime":
+            return lambda v: None if v is None else iso(v)
+        if kind == "enum":
+            return lambda v: None if v is None else cast(JsonValue, v.value)
+        if kind == "dataclass":
+            return lambda v: None if v is None else self.encode(v)
+        if kind == "object":
+            return lambda v: None if v is None else dict(v)
         assert t.item is not None
-        item = t.item
-        if t.kind == "list":
-            return [self._write(item, v, rules, name) for v in value]
-        keys = sorted(value) if name in rules.sorted_keys else list(value)
-        return {k: self._write(item, value[k], rules, name) for k in keys}
+        item = self._writer(t.item, rules, name)
+        if kind == "list":
+            if item is _as_is:
+                return lambda v: None if v is None else list(v)
+            return lambda v: None if v is None else [item(x) for x in v]
+        if name in rules.sorted_keys:
+            return lambda v: None if v is None else {k: item(v[k]) for k in sorted(v)}
+        return lambda v: None if v is None else {k: item(x) for k, x in v.items()}
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -229,43 +276,93 @@ class Codec:
         Missing keys take the field's default (older documents, omitted keys); unknown keys
         are ignored (a newer writer's additions)."""
         doc = _expect_object(value, path)
-        rules = self.rules(cls)
+        plan = self._readers.get(cls)
+        if plan is None:
+            plan = self._readers[cls] = self._compile_read(cls)
         kwargs: dict[str, Any] = {}
-        for f in self.fields(cls):
-            p = f"{path}.{f.name}"
-            same = rules.null_when_same_as.get(f.name)
-            if same is not None and doc.get(f.name) is None:
-                kwargs[f.name] = kwargs[same]
-            elif f.name in doc:
-                kwargs[f.name] = self._read(f.type, doc[f.name], p)
-            elif f.default is not _NO_DEFAULT:
-                kwargs[f.name] = f.default
-            else:
-                raise ContractError(f"{p}: missing")
+        name = ""
+        try:
+            for name, read, default, same in plan:
+                if name in doc and (same is None or doc[name] is not None):
+                    kwargs[name] = read(doc[name], path, name)
+                elif same is not None:
+                    kwargs[name] = kwargs[same]
+                elif default is not _NO_DEFAULT:
+                    kwargs[name] = default
+                else:
+                    raise _Fault("missing")
+        except _Fault as fault:  # a scalar's fault: the path is only built on this path
+            raise ContractError(f"{path}.{name}: {fault}") from None
         return cls(**kwargs)
 
-    def _read(self, t: _Type, value: JsonValue, p: str) -> Any:
-        if value is None and t.optional:
-            return None
-        if t.kind == "any":
-            return value
-        if t.kind == "dataclass":
-            assert t.cls is not None
-            return self.decode(t.cls, value, p)
-        if t.kind in ("object", "map"):
-            obj = _expect_object(value, p)
-            if t.kind == "object" or t.item is None or t.item.kind == "any":
-                return dict(obj)
-            item = t.item
-            return {k: self._read(item, v, f"{p}.{k}") for k, v in obj.items()}
-        if t.kind == "list":
-            if not isinstance(value, list):
-                raise ContractError(f"{p}: expected a list")
-            assert t.item is not None
-            item = t.item
-            items = [self._read(item, v, f"{p}[{i}]") for i, v in enumerate(value)]
-            return items if t.as_list else tuple(items)
-        return _read_scalar(t, value, p)
+    def _compile_read(self, cls: type[Any]) -> tuple[_ReadStep, ...]:
+        rules = self.rules(cls)
+        return tuple(
+            (f.name, self._reader(f.type), f.default, rules.null_when_same_as.get(f.name))
+            for f in self.fields(cls)
+        )
+
+    def _reader(self, t: _Type) -> _Read:
+        """Reads one value; scalars raise _Fault (the caller names the path), nested values
+        raise ContractError with their full path."""
+        optional, kind = t.optional, t.kind
+        if kind == "any":
+            return lambda v, path, name: v
+        if kind == "dataclass":
+            cls = t.cls
+            assert cls is not None
+
+            def nested(v: JsonValue, path: str, name: str) -> Any:
+                if v is None and optional:
+                    return None
+                return self.decode(cls, v, _join(path, name))
+
+            return nested
+        if kind in ("list", "map", "object"):
+            return self._container_reader(t)
+
+        def scalar(v: JsonValue, path: str, name: str) -> Any:
+            return None if v is None and optional else _read_scalar(t, v)
+
+        return scalar
+
+    def _container_reader(self, t: _Type) -> _Read:
+        optional, kind, item_type = t.optional, t.kind, t.item
+        item = self._reader(item_type) if item_type is not None else None
+        free = item is None or (item_type is not None and item_type.kind == "any")
+        # Items that report their own path (nested values) need it; scalars only on a fault.
+        deep = item_type is not None and item_type.kind in ("dataclass", "list", "map", "object")
+
+        def container(v: JsonValue, path: str, name: str) -> Any:
+            if v is None and optional:
+                return None
+            if kind == "list":
+                if not isinstance(v, list):
+                    raise _Fault("expected a list")
+                assert item is not None
+                p = _join(path, name)
+                items = []
+                for i, x in enumerate(v):
+                    try:
+                        items.append(item(x, p, f"[{i}]" if deep else ""))
+                    except _Fault as fault:
+                        raise ContractError(f"{p}[{i}]: {fault}") from None
+                return items if t.as_list else tuple(items)
+            if not isinstance(v, dict):
+                raise _Fault("expected an object")
+            if free:
+                return dict(v)
+            assert item is not None
+            p = _join(path, name)
+            out = {}
+            for key, x in v.items():
+                try:
+                    out[key] = item(x, p, key)
+                except _Fault as fault:
+                    raise ContractError(f"{p}.{key}: {fault}") from None
+            return out
+
+        return container
 
     # ---- describing ---------------------------------------------------------------------
 
@@ -335,30 +432,30 @@ def _expect_object(value: JsonValue, path: str) -> JsonObject:
     return value
 
 
-def _read_scalar(t: _Type, value: JsonValue, p: str) -> Any:
+def _read_scalar(t: _Type, value: JsonValue) -> Any:
     or_null = " or null" if t.optional else ""
     if t.kind == "str":
         if not isinstance(value, str):
-            raise ContractError(f"{p}: expected a string{or_null}")
+            raise _Fault(f"expected a string{or_null}")
         return value
     if t.kind == "bool":
         if not isinstance(value, bool):
-            raise ContractError(f"{p}: expected true or false{or_null}")
+            raise _Fault(f"expected true or false{or_null}")
         return value
     if t.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ContractError(f"{p}: expected an integer{or_null}")
+            raise _Fault(f"expected an integer{or_null}")
         return value
     if t.kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ContractError(f"{p}: expected a number{or_null}")
+            raise _Fault(f"expected a number{or_null}")
         return float(value)
     if t.kind == "datetime":
         ts = parse_ts(value)
         if not isinstance(value, str) or ts is None:
-            raise ContractError(f"{p}: expected an ISO 8601 timestamp{or_null}")
+            raise _Fault(f"expected an ISO 8601 timestamp{or_null}")
         if datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is None:
-            raise ContractError(f"{p}: timestamp without a time zone")
+            raise _Fault("timestamp without a time zone")
         return ts
     if t.kind == "enum":
         assert t.cls is not None
@@ -369,4 +466,4 @@ def _read_scalar(t: _Type, value: JsonValue, p: str) -> Any:
         if option == value and type(option) is type(value):
             return option
     choices = ", ".join(map(str, t.options))
-    raise ContractError(f"{p}: expected one of {choices}{or_null}")
+    raise _Fault(f"expected one of {choices}{or_null}")

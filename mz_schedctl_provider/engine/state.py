@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
-from .facts import iso, parse_ts
+from .codec import Codec, Rules
+from .facts import parse_ts
 from .models import (
     Backoff,
     ClusterState,
@@ -25,6 +27,25 @@ from .models import (
 STATE_VERSION = 2
 LAST_ACTION_KEY = "last_action_at"
 MAX_ERROR_CHARS = 200
+
+# The payload as written (state rows, and the plan's prev_state / state): the codec's, from
+# ClusterState's type hints; absent parts are left out (compact), strategies sorted by name.
+STATE_RULES: dict[type[Any], Rules] = {
+    ClusterState: Rules(
+        name="state",
+        omit_default=frozenset({"owned", "backoff", "failed_resize"}),
+        sorted_keys=frozenset({"strategies"}),
+        schema={
+            "failed_resize": {
+                "description": "managed clusters: the last graceful resize that timed out "
+                "(counted once) and how many in a row for that size"
+            }
+        },
+    ),
+    Backoff: Rules(truncate={"last_error": MAX_ERROR_CHARS}, schema={"failures": {"minimum": 1}}),
+    FailedResize: Rules(schema={"failures": {"minimum": 1}}),
+}
+_CODEC = Codec(STATE_RULES)
 
 
 def newest_row(rows: Iterable[StateRow], cluster_id: str) -> StateRow | None:
@@ -97,23 +118,7 @@ def backoff_from(raw: JsonValue) -> Backoff | None:
 
 
 def state_to_payload(state: ClusterState) -> JsonObject:
-    out: JsonObject = {"strategies": {k: dict(v) for k, v in sorted(state.strategies.items())}}
-    if state.owned:
-        owned: list[JsonValue] = list(state.owned)
-        out["owned"] = owned
-    if state.backoff is not None:
-        out["backoff"] = {
-            "failures": state.backoff.failures,
-            "retry_at": iso(state.backoff.retry_at),
-            "last_error": state.backoff.last_error[:MAX_ERROR_CHARS],
-        }
-    if state.failed_resize is not None:
-        out["failed_resize"] = {
-            "key": state.failed_resize.key,
-            "size": state.failed_resize.size,
-            "failures": state.failed_resize.failures,
-        }
-    return out
+    return _CODEC.encode(state)
 
 
 def last_action_at(state: ClusterState, strategy: str) -> datetime | None:

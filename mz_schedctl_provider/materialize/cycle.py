@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mz_schedctl_provider.engine.codec import Codec
 from mz_schedctl_provider.engine.contract import (
     apply_result_from_json,
     apply_result_to_json,
@@ -166,11 +167,11 @@ class PersistOutcome:
     problems: list[str]
 
     def to_json(self) -> JsonObject:
-        return {
-            "schema_version": PERSIST_SCHEMA_VERSION,
-            "states_written": self.states_written,
-            "problems": list(self.problems),
-        }
+        # Written by the contract's codec from the fields, like the other stages' documents.
+        return {"schema_version": PERSIST_SCHEMA_VERSION, **_OUTCOME_CODEC.encode(self)}
+
+
+_OUTCOME_CODEC = Codec({})
 
 
 def persist(

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mz_schedctl_provider.materialize import signals  # noqa: E402
+from mz_schedctl_provider.materialize import catalog_reads, signals  # noqa: E402
 
 SOURCE_EVERY = 50
 WINDOW = "1 hour"
@@ -101,8 +101,8 @@ CONTROLLER = (
     ("controller: auto scaling + reconfigurations", signals._MZ_SCHEDULING),
     ("controller: replicas + statuses", signals._REPLICAS),
     ("controller: status history", signals._HISTORY),
-    ("controller: objects", signals._OBJECTS),
-    ("controller: hydrated", signals._HYDRATED),
+    ("controller: objects", catalog_reads.USER_OBJECTS),
+    ("controller: hydrated", catalog_reads.HYDRATED_OBJECTS),
 )
 
 

@@ -214,11 +214,7 @@ def document_schema(name: str) -> JsonObject:
         "description": description,
         "type": "object",
         "properties": {
-            "schema_version": (
-                {"const": VERSIONS[name][0]}
-                if len(VERSIONS[name]) == 1
-                else {"enum": sorted(VERSIONS[name])}
-            ),
+            "schema_version": _version_schema(VERSIONS[name]),
             "kind": {"const": name},
             **fields,
         },
@@ -228,6 +224,12 @@ def document_schema(name: str) -> JsonObject:
     if defs:
         out["$defs"] = defs
     return out
+
+
+def _version_schema(versions: tuple[int, ...]) -> JsonObject:
+    if len(versions) == 1:
+        return {"const": versions[0]}
+    return {"enum": [*sorted(versions)]}
 
 
 def _to_doc(kind: str, obj: object) -> JsonObject:

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mz_schedctl_provider.materialize import catalog_reads, signals  # noqa: E402
+from mz_schedctl_provider.runtime import catalog_reads, signals  # noqa: E402
 
 SOURCE_EVERY = 50
 WINDOW = "1 hour"
@@ -108,8 +108,8 @@ CONTROLLER = (
 
 def build(url: str, n: int) -> dict[str, Any]:
     """The fleet, one ordinary statement at a time; returns counts and build time."""
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     started = time.perf_counter()
     statements = 0
@@ -154,8 +154,8 @@ def _timed(run: Callable[[], int]) -> tuple[float, int]:
 
 def measure(url: str) -> list[dict[str, Any]]:
     """Every query once at once (first_ms), then once more (again_ms), in a fixed order."""
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     results: list[dict[str, Any]] = []
 

@@ -113,7 +113,7 @@ def _by_kind(trace: list[tuple[str, Any, float]]) -> list[dict[str, Any]]:
 
 
 def _timed_database() -> Any:
-    from mz_schedctl_provider.materialize.db import Database
+    from mz_schedctl_provider.runtime.db import Database
 
     class TimedDatabase(Database):
         """Database that also measures the time spent inside each statement (send, server,
@@ -171,7 +171,7 @@ def _one_cycle(
     db: Any, settings: Any, cycle_id: str, *, profiler: Callable[[str], Any] | None = None
 ) -> dict[str, Any]:
     """claim_lease + collect, decide, apply, persist: what the four tasks do, on one connection."""
-    from mz_schedctl_provider.materialize import cycle
+    from mz_schedctl_provider.runtime import cycle
 
     meter = Meter(db)
     got: dict[str, dict[str, Any]] = {s: {} for s in STAGES}
@@ -209,7 +209,7 @@ def _one_cycle(
 
 def _no_op_applies(db: Any, settings: Any, reps: int) -> dict[str, Any]:
     """apply of a dry-run plan (sends nothing) and under the kill switch (one audit INSERT)."""
-    from mz_schedctl_provider.materialize import cycle
+    from mz_schedctl_provider.runtime import cycle
 
     signals_doc = cycle.collect(db, settings)
     dry = cycle.decide(signals_doc, cycle_id="bench-dry", dry_run=True)
@@ -267,8 +267,8 @@ def worker(n: int, reps: int, profile_dir: Path | None) -> dict[str, Any]:
     from benchmarks import scenario
     from benchmarks.emuproc import EmulatorProcess
     from benchmarks.snapshot import Snapshot
-    from mz_schedctl_provider.materialize.cycle import CycleSettings
-    from mz_schedctl_provider.materialize.db import Database
+    from mz_schedctl_provider.runtime.cycle import CycleSettings
+    from mz_schedctl_provider.runtime.db import Database
 
     with EmulatorProcess() as emu:
         build = scenario.build(emu.url, n)

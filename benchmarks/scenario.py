@@ -130,8 +130,8 @@ class BuildReport:
 
 def build(url: str, n: int, *, password: str | None = None) -> BuildReport:
     """Create the fleet of ``n`` clusters at the emulator ``url``; returns what was made."""
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     started = time.perf_counter()
     report = BuildReport(clusters=n)

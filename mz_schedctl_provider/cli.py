@@ -19,17 +19,17 @@ from typing import Any
 from psycopg import conninfo
 
 from mz_schedctl_provider.engine.models import JsonObject
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.catalog_reads import cluster_names
-from mz_schedctl_provider.materialize.db import (
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.catalog_reads import cluster_names
+from mz_schedctl_provider.runtime.db import (
     DEFAULT_STATEMENT_TIMEOUT_S,
     ConnectionLost,
     Database,
     DatabaseError,
 )
-from mz_schedctl_provider.materialize.flags import PAUSED_ENV, kill_switch_on
-from mz_schedctl_provider.materialize.plan_text import plan_lines
-from mz_schedctl_provider.materialize.store import LeaseClaim, Store, create_sql
+from mz_schedctl_provider.runtime.flags import PAUSED_ENV, kill_switch_on
+from mz_schedctl_provider.runtime.plan_text import plan_lines
+from mz_schedctl_provider.runtime.store import LeaseClaim, Store, create_sql
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_LEASE = 0, 1, 2, 3
 

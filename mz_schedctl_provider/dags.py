@@ -18,7 +18,6 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, XComArg
 
-from mz_schedctl_provider.materialize.plan_seal import SEAL_XCOM_KEY
 from mz_schedctl_provider.operators.materialize import (
     PAUSED_VARIABLE,
     MaterializeApplyOperator,
@@ -27,6 +26,7 @@ from mz_schedctl_provider.operators.materialize import (
     MaterializeSignalsOperator,
     MaterializeWipeStateOperator,
 )
+from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY
 
 CYCLE_DAG_ID = "mz_schedctl_cycle"
 WIPE_STATE_DAG_ID = "mz_schedctl_wipe_state"

@@ -144,8 +144,8 @@ def _setup(emu: Any) -> dict[str, str]:
         name: emu.execute("SELECT id FROM mz_clusters WHERE name = %s", (name,))[0][0]
         for name in CLUSTERS
     }
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     db = Database.connect(emu.url)
     Store(db).bootstrap()  # what `mz-schedctl init` does

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database
-from mz_schedctl_provider.materialize.store import Store
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database
+from mz_schedctl_provider.runtime.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -13,15 +13,15 @@ from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-from mz_schedctl_provider.materialize.catalog_reads import (
+from mz_schedctl_provider.runtime.catalog_reads import (
     REPLICA_HYDRATION_BY_NAME,
     ReplicaHydration,
     replica_hydration,
 )
-from mz_schedctl_provider.materialize.connection_settings import client_timeout, session_options
-from mz_schedctl_provider.materialize.cycle import CycleSettings
-from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
-from mz_schedctl_provider.materialize.flags import flag
+from mz_schedctl_provider.runtime.connection_settings import client_timeout, session_options
+from mz_schedctl_provider.runtime.cycle import CycleSettings
+from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
+from mz_schedctl_provider.runtime.flags import flag
 
 DEFAULT_PORT = 6875
 DEFAULT_DATABASE = "materialize"
@@ -129,7 +129,7 @@ class MaterializeHook(PostgresHook):
     def plan_seal_key(self) -> bytes:
         """The key decide seals its plan with and apply checks it with: derived from this
         connection's secret, so it never travels in XCom."""
-        from mz_schedctl_provider.materialize.plan_seal import seal_key
+        from mz_schedctl_provider.runtime.plan_seal import seal_key
 
         conn = self.connection
         return seal_key(

@@ -1,7 +1,7 @@
 """Operators for the scheduling cycle: signals -> decide -> apply -> persist, plus wipe-state.
 
 Thin wrappers: every decision lives in :mod:`mz_schedctl_provider.engine`, every statement in
-:mod:`mz_schedctl_provider.materialize`; all I/O goes through :class:`MaterializeHook`. Each
+:mod:`mz_schedctl_provider.runtime`; all I/O goes through :class:`MaterializeHook`. Each
 stage returns its JSON document (signals, plan, apply_result), which Airflow stores as the
 task's XCom. The heavy modules are imported inside ``execute`` so DAG files parse fast.
 """
@@ -20,12 +20,12 @@ from airflow.providers.common.compat.sdk import (
     TriggerRule,
 )
 
-from mz_schedctl_provider.materialize.flags import PAUSED_VARIABLE, flag
-from mz_schedctl_provider.materialize.flags import kill_switch_on as _switch_on
+from mz_schedctl_provider.runtime.flags import PAUSED_VARIABLE, flag
+from mz_schedctl_provider.runtime.flags import kill_switch_on as _switch_on
 
 if TYPE_CHECKING:
     from mz_schedctl_provider.hooks.materialize import MaterializeHook
-    from mz_schedctl_provider.materialize.db import Database
+    from mz_schedctl_provider.runtime.db import Database
 
 # ---- helpers shared by the operators --------------------------------------------------------
 
@@ -73,7 +73,7 @@ def _filter(context: Any, value: str | None) -> str | None:
 
 def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
     """Whether the kill switch (an Airflow Variable) is on, by the one rule of
-    :func:`mz_schedctl_provider.materialize.flags.kill_switch_on`. A failed lookup raises (the
+    :func:`mz_schedctl_provider.runtime.flags.kill_switch_on`. A failed lookup raises (the
     task fails and is retried) rather than being taken for "off"."""
     from airflow.providers.common.compat.sdk import Variable
 
@@ -127,7 +127,7 @@ class MaterializeSignalsOperator(_MaterializeOperator):
         self.paused_variable = paused_variable
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         dry_run = _dry_run(context, self.dry_run_arg)
         pattern = _filter(context, self.filter_clusters)
@@ -201,11 +201,11 @@ class MaterializeDecideOperator(_MaterializeOperator):
         self.experimental = experimental
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         if not isinstance(self.signals, dict):
             raise AirflowException("decide got no signals document (did the signals task run?)")
-        from mz_schedctl_provider.materialize.plan_seal import SEAL_XCOM_KEY, seal
+        from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY, seal
 
         dry_run = _dry_run(context, self.dry_run_arg)
         hook = self.get_hook()
@@ -227,7 +227,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
 
 def _verified(hook: MaterializeHook, context: Any, plan: dict[str, Any], given: Any) -> None:
     """Fail the task (no retry: an edited plan stays edited) unless decide sealed this plan."""
-    from mz_schedctl_provider.materialize.plan_seal import PlanRefused, verify
+    from mz_schedctl_provider.runtime.plan_seal import PlanRefused, verify
 
     try:
         verify(plan, given, hook.plan_seal_key(), cycle_id=cycle_id_for(context))
@@ -237,7 +237,7 @@ def _verified(hook: MaterializeHook, context: Any, plan: dict[str, Any], given: 
 
 def log_plan(log: Any, plan: dict[str, Any], result: dict[str, Any] | None = None) -> None:
     """The plan as people read it (the CLI prints the same lines), at each line's level."""
-    from mz_schedctl_provider.materialize.plan_text import plan_lines
+    from mz_schedctl_provider.runtime.plan_text import plan_lines
 
     for level, line in plan_lines(plan, result):
         getattr(log, level)("%s", line)
@@ -278,7 +278,7 @@ class MaterializeApplyOperator(_MaterializeOperator):
         self.reconnect_attempts = reconnect_attempts
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         if not isinstance(self.plan, dict):
             raise AirflowException("apply got no plan document (did the decide task run?)")
@@ -348,7 +348,7 @@ class MaterializePersistOperator(_MaterializeOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.engine.contract import apply_result_to_json
         from mz_schedctl_provider.engine.models import ApplyResult
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         hook = self.get_hook()
         settings = hook.cycle_settings()
@@ -402,7 +402,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         return doc
 
     def _release_orphan_lease(self, hook: MaterializeHook, settings: Any, cycle_id: str) -> None:
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         if not cycle.release_after_failure([hook.get_database], settings, cycle_id=cycle_id):
             self.log.warning("Could not release lease claim of %s: it expires on its own", cycle_id)
@@ -427,7 +427,7 @@ class MaterializeWipeStateOperator(_MaterializeOperator):
         self.filter_clusters = filter_clusters
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from mz_schedctl_provider.materialize import cycle
+        from mz_schedctl_provider.runtime import cycle
 
         pattern = _filter(context, self.filter_clusters)
         hook = self.get_hook()

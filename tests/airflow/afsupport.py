@@ -261,8 +261,8 @@ def make_cluster(
 
 
 def bootstrap(emu: Any) -> None:
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     db = Database(emu.connect())
     try:

@@ -188,8 +188,8 @@ def test_apply_killed_halfway_is_retried_without_duplicates_and_with_a_full_audi
     unreachable for the rest of that attempt: the apply task fails. Airflow retries it; the
     retry sees the replica exists, completes the audit of the interrupted action, and the run
     succeeds with exactly one new replica."""
-    from mz_schedctl_provider.materialize import cycle as runtime
-    from mz_schedctl_provider.materialize.db import ConnectionLost
+    from mz_schedctl_provider.runtime import cycle as runtime
+    from mz_schedctl_provider.runtime.db import ConnectionLost
 
     cid = resize_setup(emulator, "retry_c")
     emulator.inject_fault(r'^\s*CREATE CLUSTER REPLICA "retry_c"', "drop_after")

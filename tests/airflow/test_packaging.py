@@ -122,7 +122,7 @@ def test_dagbag_loads_the_shipped_dags_with_the_documented_shape() -> None:
 # Modules a task needs but parsing must not load.
 HEAVY = (
     "mz_schedctl_provider.engine",
-    "mz_schedctl_provider.materialize.cycle",
+    "mz_schedctl_provider.runtime.cycle",
     "mz_schedctl_provider.hooks.materialize",
     "airflow.providers.postgres.hooks.postgres",
     "psycopg2",

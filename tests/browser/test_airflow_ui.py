@@ -183,8 +183,8 @@ CONTROLLER_TABLES = (
 
 
 def _setup_demo(emu: Any) -> None:
-    from mz_schedctl_provider.materialize.db import Database
-    from mz_schedctl_provider.materialize.store import Store
+    from mz_schedctl_provider.runtime.db import Database
+    from mz_schedctl_provider.runtime.store import Store
 
     emu.execute("CREATE TABLE orders (id int, amount numeric)")
     for name, (replicas, _) in DEMO_CLUSTERS.items():

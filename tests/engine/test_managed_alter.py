@@ -35,7 +35,7 @@ from mz_schedctl_provider.engine import (
     state_to_payload,
 )
 from mz_schedctl_provider.engine.models import Alter, Reconfiguration
-from mz_schedctl_provider.materialize.ddl import render
+from mz_schedctl_provider.runtime.ddl import render
 
 MINUTE = timedelta(minutes=1)
 IDLE = {"idle_after_s": 1800}

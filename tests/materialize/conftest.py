@@ -8,7 +8,7 @@ import pytest
 from mzsupport import connect, drop_strategies, init_tables
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize.db import Database
+from mz_schedctl_provider.runtime.db import Database
 
 
 @pytest.fixture

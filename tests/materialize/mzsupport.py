@@ -25,9 +25,9 @@ from psycopg import sql
 from mz_schedctl_provider.emulator.control import Emulator
 from mz_schedctl_provider.engine.contract import load_schema
 from mz_schedctl_provider.engine.models import JsonObject
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
-from mz_schedctl_provider.materialize.store import ACTIONS, LEASES, STATE, STRATEGIES, Store
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
+from mz_schedctl_provider.runtime.store import ACTIONS, LEASES, STATE, STRATEGIES, Store
 
 REPO = Path(__file__).resolve().parents[2]
 CONTROLLER_TABLES = (STRATEGIES, STATE, ACTIONS, LEASES)

@@ -31,8 +31,8 @@ from mzsupport import (
 )
 
 from mz_schedctl_provider.emulator.control import Emulator, run_emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database, DatabaseError
 
 pytestmark = pytest.mark.usefixtures("tables")
 

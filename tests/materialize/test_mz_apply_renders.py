@@ -11,7 +11,7 @@ import pytest
 from mzsupport import add_strategy, audit, connect, make_cluster, replicas, table_rows
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
+from mz_schedctl_provider.runtime import cycle
 
 pytestmark = pytest.mark.usefixtures("tables")
 SETTINGS = cycle.CycleSettings()
@@ -87,7 +87,7 @@ def test_the_seal_vouches_for_exactly_the_plan_decide_made(emulator: Emulator, n
     of another cycle, a missing seal or another connection's key are refused."""
     import json
 
-    from mz_schedctl_provider.materialize.plan_seal import PlanRefused, seal, seal_key, verify
+    from mz_schedctl_provider.runtime.plan_seal import PlanRefused, seal, seal_key, verify
 
     cid = make_cluster(emulator, name, size="25cc", hydration="5 seconds")
     add_strategy(emulator, cid, "target_size", {"target_size": "50cc"})

@@ -13,9 +13,9 @@ from mzsupport import cli, init_tables, make_cluster
 
 from mz_schedctl_provider.emulator.control import Emulator
 from mz_schedctl_provider.engine.models import Action, Alter
-from mz_schedctl_provider.materialize import executor
-from mz_schedctl_provider.materialize.connection_settings import client_timeout, session_options
-from mz_schedctl_provider.materialize.db import (
+from mz_schedctl_provider.runtime import executor
+from mz_schedctl_provider.runtime.connection_settings import client_timeout, session_options
+from mz_schedctl_provider.runtime.db import (
     DEFAULT_CLIENT_TIMEOUT_S,
     Database,
     NoAnswer,

@@ -10,7 +10,7 @@ import pytest
 from mzsupport import add_strategy, cli, init_tables, make_cluster, replicas
 
 from mz_schedctl_provider.emulator.control import Emulator, run_emulator
-from mz_schedctl_provider.materialize.flags import PAUSED_ENV, kill_switch_on, parse_flag
+from mz_schedctl_provider.runtime.flags import PAUSED_ENV, kill_switch_on, parse_flag
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from mzsupport import (
 )
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize.db import Database
+from mz_schedctl_provider.runtime.db import Database
 
 pytestmark = pytest.mark.usefixtures("tables")
 

@@ -26,8 +26,8 @@ from mzsupport import (
 )
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 
 pytestmark = pytest.mark.usefixtures("tables")
 SETTINGS = cycle.CycleSettings()

@@ -27,8 +27,8 @@ from mzsupport import (
 )
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database
 
 pytestmark = pytest.mark.usefixtures("tables")
 

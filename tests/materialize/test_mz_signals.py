@@ -11,8 +11,8 @@ import pytest
 from mzsupport import DRIVERS, add_strategy, connect, make_cluster, statement_log
 
 from mz_schedctl_provider.emulator.control import Emulator, run_emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database
 
 pytestmark = pytest.mark.usefixtures("tables")
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database
+from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 
 
 class Figures(Counter[str]):

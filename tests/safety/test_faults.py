@@ -16,9 +16,9 @@ from mzsupport import add_strategy, cli, make_cluster, replicas, server_now
 from safetysupport import FIGURES, Observer, audit_gaps, replica_ddl
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database, DatabaseError
-from mz_schedctl_provider.materialize.store import Store
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database, DatabaseError
+from mz_schedctl_provider.runtime.store import Store
 
 pytestmark = pytest.mark.usefixtures("tables")
 SETTINGS = cycle.CycleSettings(holder="safety-faults")

@@ -56,8 +56,8 @@ from safetysupport import (
 )
 
 from mz_schedctl_provider.emulator.control import Emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.ddl import ident
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.ddl import ident
 
 pytestmark = pytest.mark.usefixtures("tables")
 

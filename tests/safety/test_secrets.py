@@ -15,8 +15,8 @@ import pytest
 from mzsupport import add_strategy, cli, init_tables, make_cluster
 
 from mz_schedctl_provider.emulator.control import Emulator, run_emulator
-from mz_schedctl_provider.materialize import cycle
-from mz_schedctl_provider.materialize.db import Database, DatabaseError
+from mz_schedctl_provider.runtime import cycle
+from mz_schedctl_provider.runtime.db import Database, DatabaseError
 
 SENTINEL = "S3ntinel-pw-7c1f"
 

@@ -30,12 +30,12 @@ from mz_schedctl_provider.engine.models import ApplyResult, JsonObject, Plan
 from mz_schedctl_provider.engine.planner import decide as engine_decide
 from mz_schedctl_provider.engine.planner import next_states
 from mz_schedctl_provider.engine.state import STATE_VERSION, state_to_payload
-from mz_schedctl_provider.materialize import ddl
-from mz_schedctl_provider.materialize.catalog_reads import cluster_names
-from mz_schedctl_provider.materialize.db import Database, DatabaseError, is_missing_table
-from mz_schedctl_provider.materialize.executor import Executor
-from mz_schedctl_provider.materialize.signals import read_signals
-from mz_schedctl_provider.materialize.store import LeaseClaim, Store
+from mz_schedctl_provider.runtime import ddl
+from mz_schedctl_provider.runtime.catalog_reads import cluster_names
+from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
+from mz_schedctl_provider.runtime.executor import Executor
+from mz_schedctl_provider.runtime.signals import read_signals
+from mz_schedctl_provider.runtime.store import LeaseClaim, Store
 
 PERSIST_SCHEMA_VERSION = 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mz_schedctl_provider.materialize.db import DEFAULT_STATEMENT_TIMEOUT_S, client_timeout_for
+from mz_schedctl_provider.runtime.db import DEFAULT_STATEMENT_TIMEOUT_S, client_timeout_for
 
 
 def _option_value(value: str) -> str:

@@ -16,18 +16,18 @@ from mz_schedctl_provider.engine.models import (
     Outcome,
     Plan,
 )
-from mz_schedctl_provider.materialize.catalog_reads import (
+from mz_schedctl_provider.runtime.catalog_reads import (
     REPLICA_HYDRATION_BY_ID,
     replica_hydration,
 )
-from mz_schedctl_provider.materialize.db import (
+from mz_schedctl_provider.runtime.db import (
     CLIENT_TIMEOUT_GRACE_S,
     ConnectionLost,
     Database,
     DatabaseError,
 )
-from mz_schedctl_provider.materialize.ddl import render
-from mz_schedctl_provider.materialize.store import ACTIONS, AuditRecord, Store
+from mz_schedctl_provider.runtime.ddl import render
+from mz_schedctl_provider.runtime.store import ACTIONS, AuditRecord, Store
 
 # The cluster by id (its current name: it may have been renamed since the plan) and the replica
 # of that name on it, if any.

@@ -20,9 +20,9 @@ from mz_schedctl_provider.engine.models import (
     Size,
     StrategyRow,
 )
-from mz_schedctl_provider.materialize.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
-from mz_schedctl_provider.materialize.db import APPLICATION_NAME, Database, DatabaseError
-from mz_schedctl_provider.materialize.store import Store
+from mz_schedctl_provider.runtime.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
+from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database, DatabaseError
+from mz_schedctl_provider.runtime.store import Store
 
 # Crash and OOM counts look this far back.
 CRASH_WINDOW_S = 3600

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from mz_schedctl_provider.engine.models import JsonValue, RecentAction, StateRow, StrategyRow
-from mz_schedctl_provider.materialize.db import Database, DatabaseError, is_missing_table
-from mz_schedctl_provider.materialize.ddl import ident
+from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
+from mz_schedctl_provider.runtime.ddl import ident
 
 STRATEGIES = "mz_cluster_strategies"
 STATE = "mz_cluster_strategy_state"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mz_schedctl_provider.engine.facts import is_hydrated
-from mz_schedctl_provider.materialize.db import Database
+from mz_schedctl_provider.runtime.db import Database
 
 CLUSTER_NAMES = "SELECT id, name FROM mz_catalog.mz_clusters"
 

@@ -135,6 +135,14 @@ def row_description(columns: Sequence[str]) -> bytes:
     return Message(b"T", body).encode()
 
 
+def row_description_typed(columns: Sequence[tuple[str, int]]) -> bytes:
+    """Columns with their type OIDs (values still in text format)."""
+    body = struct.pack("!H", len(columns))
+    for name, oid in columns:
+        body += name.encode() + b"\0" + struct.pack("!IhIhih", 0, 0, oid, -1, -1, 0)
+    return Message(b"T", body).encode()
+
+
 def data_row(values: Iterable[str | None]) -> bytes:
     items = list(values)
     body = struct.pack("!H", len(items))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from mz_schedctl_provider.emulator import policy, statements
+from mz_schedctl_provider.emulator import policy, statements, subscribe
 from mz_schedctl_provider.emulator import protocol as pw
 from mz_schedctl_provider.emulator.activity import LogEntry
 from mz_schedctl_provider.emulator.statements import MzError
@@ -116,6 +116,7 @@ class ClientSession:
         self._txn_class: str | None = None
         self._in_group = False  # statements of one multi-statement simple query
         self._target_id: str | None = None  # replica the statement being placed targets
+        self.subscriptions = subscribe.Subscriptions()
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -392,6 +393,7 @@ class ClientSession:
             self._in_group = False
             if not self.in_block:
                 self._txn_class = None
+                self.subscriptions.clear(self)
         self._send(pw.ready_for_query(self._status_after()))
 
     def _group_refusal(self, prepared: list[Prepared]) -> MzError | None:
@@ -493,6 +495,15 @@ class ClientSession:
             self._skip_to_sync = True
             return
         head = b"" if target == b"P" else pw.parameter_description(0)
+        if isinstance(prep.mz, subscribe.STATEMENTS):
+            # Its columns from planning it: running a SUBSCRIBE early would stream its rows.
+            try:
+                cols = subscribe.columns_of(self, prep.mz)
+            except MzError as exc:
+                self._refuse(exc, None)
+                return
+            self._send(head + (pw.no_data() if cols is None else pw.row_description_typed(cols)))
+            return
         if not statements.returns_rows(prep.mz):
             self._send(head + pw.no_data())
             return
@@ -562,6 +573,7 @@ class ClientSession:
         self._forward(msg, Pending("sync"))
         if not self.in_block:
             self._txn_class = None
+            self.subscriptions.clear(self)
 
     def _on_flush(self, msg: pw.Message) -> None:
         self._forward(msg, None)
@@ -577,7 +589,7 @@ class ClientSession:
 
     def _prepare(self, sql: str) -> Prepared:
         try:
-            mz = statements.parse(sql)
+            mz = subscribe.parse(sql, self.subscriptions.cursors) or statements.parse(sql)
         except MzError as exc:
             return Prepared(sql, None, _refused(sql, exc))
         if mz is not None:
@@ -596,10 +608,14 @@ class ClientSession:
             error = MzError(fault.message, sqlstate=fault.sqlstate)
         if fault is not None and fault.action == "delay":
             error = error or self._delay(fault)
-        entry = self._log_begin(prep.sql, None, None, None)
+        plain = isinstance(prep.mz, subscribe.Subscribe) and error is None
+        # A plain SUBSCRIBE logs itself once placed on its cluster.
+        entry = None if plain else self._log_begin(prep.sql, None, None, None)
         if error is not None:
             self._refuse(error, entry)
             return None
+        if isinstance(prep.mz, subscribe.STATEMENTS):
+            return self._run_subscription(prep.mz, entry, describe=portal is None)
         try:
             with self.server.ddl_lock:
                 result = statements.execute(prep.mz, db=self.db, session=self)
@@ -612,6 +628,19 @@ class ClientSession:
         if fault is not None and fault.action == "drop_after":
             self.close()
             raise pw.ConnectionClosed
+        return result
+
+    def _run_subscription(
+        self, stmt: subscribe.Statement, entry: LogEntry | None, *, describe: bool
+    ) -> statements.Result | None:
+        """SUBSCRIBE, DECLARE/FETCH/CLOSE of its cursors: no DDL lock, it may wait long."""
+        try:
+            result = subscribe.run(self, stmt, entry, describe=describe)
+        except MzError as exc:
+            self._refuse(exc, entry)
+            return None
+        if result is not None:
+            self._finish(entry, "success", rows=len(result.rows))
         return result
 
     def _checks(self, prep: Prepared) -> Outcome:
@@ -717,9 +746,11 @@ class ClientSession:
         if word in _BEGIN_WORDS:
             self.in_block = True
             self._txn_class = None
+            self.subscriptions.clear(self)
         elif word in _END_WORDS and "TO" not in sql.upper().split()[1:3]:
             self.in_block = False
             self._txn_class = None
+            self.subscriptions.clear(self)
 
     def _in_failed_block(self) -> bool:
         """The explicit transaction already failed (PostgreSQL said so at its last Ready)."""
@@ -749,7 +780,9 @@ class ClientSession:
 
     def _send_result(self, result: statements.Result, *, describe: bool) -> None:
         out = b"".join(pw.notice_response(n) for n in result.notices)
-        if result.columns and describe:
+        if result.columns and describe and result.types is not None:
+            out += pw.row_description_typed(list(zip(result.columns, result.types, strict=True)))
+        elif result.columns and describe:
             out += pw.row_description(result.columns)
         out += b"".join(pw.data_row(row) for row in result.rows)
         out += pw.command_complete(result.tag)
@@ -955,7 +988,10 @@ def _mz_class(stmt: object) -> str:
     """Materialize-only statements: SHOW and SET are neutral, the rest is DDL."""
     return (
         "control"
-        if statements.returns_rows(stmt) or statements.is_session_statement(stmt)
+        if statements.returns_rows(stmt)
+        or statements.is_session_statement(stmt)
+        # Materialize's subscribe-only transaction rule is not modelled (README).
+        or isinstance(stmt, subscribe.STATEMENTS)
         else "single"
     )
 

@@ -49,6 +49,7 @@ class Result:
     columns: list[str] = field(default_factory=list)
     rows: list[tuple[str | None, ...]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    types: list[int] | None = None  # type OIDs of the columns; None: all text
 
 
 class SessionLike(Protocol):

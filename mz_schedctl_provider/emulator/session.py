@@ -18,7 +18,6 @@ import secrets
 import socket
 import struct
 import threading
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,21 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from mz_schedctl_provider.emulator import policy, statements, subscribe
+from mz_schedctl_provider.emulator import faultgate, policy, statements, subscribe, txnrules
 from mz_schedctl_provider.emulator import protocol as pw
 from mz_schedctl_provider.emulator.activity import LogEntry
-from mz_schedctl_provider.emulator.statements import MzError
+from mz_schedctl_provider.emulator.errors import MzError
+from mz_schedctl_provider.emulator.faultgate import Outcome
+from mz_schedctl_provider.emulator.txnrules import aborted_transaction, mz_class
 
 if TYPE_CHECKING:
     from mz_schedctl_provider.emulator.server import EmulatorServer
 
 log = logging.getLogger(__name__)
-
-_BEGIN_WORDS = frozenset({"BEGIN", "START"})
-_END_WORDS = frozenset({"COMMIT", "END", "ROLLBACK", "ABORT"})
-# Sent to PostgreSQL to put an open transaction into the failed state after the proxy itself
-# refused a statement in it, as Materialize's own error would.
-_POISON = b"DO $$BEGIN RAISE EXCEPTION 'mz_emulator: transaction aborted'; END$$"
 
 
 @dataclass
@@ -68,16 +63,6 @@ class Pending:
     hide_ready: bool = False  # one statement of a split simple query: its Z is not the last
     drop_after: bool = False
     marks_control: bool = False  # calls mz_emulator.*: caches go stale once it ran
-
-
-@dataclass
-class Outcome:
-    """How one of the proxy's own checks ended for a statement about to run."""
-
-    error: MzError | None = None
-    log: LogEntry | None = None
-    drop_before: bool = False
-    drop_after: bool = False
 
 
 class ClientSession:
@@ -112,9 +97,7 @@ class ClientSession:
         self._skip_to_sync = False
         self._prepared: dict[str, Prepared] = {}
         self._portals: dict[str, Portal] = {}
-        self.in_block = False
-        self._txn_class: str | None = None
-        self._in_group = False  # statements of one multi-statement simple query
+        self.txn = txnrules.Transaction()
         self._target_id: str | None = None  # replica the statement being placed targets
         self.subscriptions = subscribe.Subscriptions()
 
@@ -384,34 +367,24 @@ class ClientSession:
             self._refuse(refusal, None)
             self._send(pw.ready_for_query(self._status_after()))
             return
-        self._in_group = True
+        self.txn.in_group = True
         try:
             for prep in prepared:
                 if not self._group_step(prep):
                     break
         finally:
-            self._in_group = False
-            if not self.in_block:
-                self._txn_class = None
+            self.txn.in_group = False
+            if self.txn.end_implicit():
                 self.subscriptions.clear(self)
         self._send(pw.ready_for_query(self._status_after()))
 
     def _group_refusal(self, prepared: list[Prepared]) -> MzError | None:
         """Materialize's transaction rules checked over a whole implicit transaction."""
-        saved = (self._txn_class, self._in_group)
-        self._in_group = True
-        try:
-            for prep in prepared:
-                error = self._txn_error(self._class_of(prep))
-                if error is not None:
-                    return error
-            return None
-        finally:
-            self._txn_class, self._in_group = saved
+        return self.txn.group_error([self._class_of(prep) for prep in prepared])
 
     def _class_of(self, prep: Prepared) -> str:
         if prep.mz is not None:
-            return _mz_class(prep.mz)
+            return mz_class(prep.mz)
         assert prep.analysis is not None
         return prep.analysis.txn_class
 
@@ -571,8 +544,7 @@ class ClientSession:
     def _on_sync(self, msg: pw.Message) -> None:
         self._skip_to_sync = False
         self._forward(msg, Pending("sync"))
-        if not self.in_block:
-            self._txn_class = None
+        if self.txn.end_implicit():
             self.subscriptions.clear(self)
 
     def _on_flush(self, msg: pw.Message) -> None:
@@ -598,16 +570,14 @@ class ClientSession:
 
     def _run_mz(self, prep: Prepared, *, portal: Portal | None) -> statements.Result | None:
         """Run a Materialize-only statement; on failure the error is sent and None returned."""
-        cls = _mz_class(prep.mz)
-        fault = self._take_fault(prep.sql, calls_emulator=False)
+        cls = mz_class(prep.mz)
+        fault = faultgate.take(self.server, prep.sql, self.db, calls_emulator=False)
         if fault is not None and fault.action == "drop_before":
             self.close()
             raise pw.ConnectionClosed
-        error = _aborted_transaction() if self._in_failed_block() else self._txn_error(cls)
-        if fault is not None and fault.action == "error":
-            error = MzError(fault.message, sqlstate=fault.sqlstate)
-        if fault is not None and fault.action == "delay":
-            error = error or self._delay(fault)
+        failed = self.txn.failed(self._backend_status)
+        error = aborted_transaction() if failed else self.txn.error(cls)
+        error = faultgate.error_after(fault, error, self.statement_timeout_s)
         plain = isinstance(prep.mz, subscribe.Subscribe) and error is None
         # A plain SUBSCRIBE logs itself once placed on its cluster.
         entry = None if plain else self._log_begin(prep.sql, None, None, None)
@@ -649,18 +619,17 @@ class ClientSession:
         assert analysis is not None
         if analysis.error is not None:
             return Outcome(error=analysis.error, log=self._log_begin(prep.sql, None, None, None))
-        fault = self._take_fault(prep.sql, calls_emulator=analysis.calls_emulator)
+        fault = faultgate.take(
+            self.server, prep.sql, self.db, calls_emulator=analysis.calls_emulator
+        )
         if fault is not None and fault.action == "drop_before":
             return Outcome(drop_before=True)
         if analysis.txn_class == "read":
             self.server.settle(self.db)
         cluster_id, cluster_name, strategy, cluster_error = self._placement(analysis)
         entry = self._log_begin(prep.sql, cluster_id, cluster_name, strategy)
-        error = self._txn_error(analysis.txn_class) or cluster_error
-        if fault is not None and fault.action == "error":
-            error = MzError(fault.message, sqlstate=fault.sqlstate)
-        if fault is not None and fault.action == "delay":
-            error = error or self._delay(fault)
+        error = self.txn.error(analysis.txn_class) or cluster_error
+        error = faultgate.error_after(fault, error, self.statement_timeout_s)
         self.server.targets.note(self, self._target_id if error is None else None)
         return Outcome(
             error=error,
@@ -706,55 +675,12 @@ class ClientSession:
             return row[0], name, "standard", error
         return row[0], name, "standard", None
 
-    def _take_fault(self, sql: str, *, calls_emulator: bool) -> Any:
-        # A call that arms a fault names the statement it aims at: it must not trip it itself.
-        if calls_emulator:
-            return None
-        return self.server.faults.take(sql, self.db)
-
-    def _delay(self, fault: Any) -> MzError | None:
-        """A slow statement: wait the fault's seconds first. Past the session's
-        statement_timeout it is cancelled, as Materialize does, and never runs."""
-        seconds = fault.delay_s
-        timeout = self.statement_timeout_s
-        if timeout is not None and timeout > 0 and seconds > timeout:
-            time.sleep(timeout)
-            return MzError("canceling statement due to statement timeout", sqlstate="57014")
-        time.sleep(seconds)
-        return None
-
-    def _txn_error(self, cls: str) -> MzError | None:
-        """Materialize's rule: a transaction only reads, or only inserts, or runs one statement."""
-        if cls == "control":
-            return None
-        if not (self.in_block or self._in_group):
-            return None
-        used = self._txn_class
-        if used is None:
-            self._txn_class = cls
-            return None
-        if used == "single" or cls == "single":
-            return MzError("this transaction can only execute a single statement", sqlstate="25000")
-        if used == "read" and cls == "write":
-            return MzError("transaction in read-only mode", sqlstate="25006")
-        if used == "write" and cls == "read":
-            return MzError("transaction in write-only mode", sqlstate="25000")
-        return None
-
     def _note_txn_words(self, sql: str) -> None:
-        word = _first_word(sql)
-        if word in _BEGIN_WORDS:
-            self.in_block = True
-            self._txn_class = None
-            self.subscriptions.clear(self)
-        elif word in _END_WORDS and "TO" not in sql.upper().split()[1:3]:
-            self.in_block = False
-            self._txn_class = None
+        if self.txn.note_words(sql):
             self.subscriptions.clear(self)
 
     def _in_failed_block(self) -> bool:
-        """The explicit transaction already failed (PostgreSQL said so at its last Ready)."""
-        return self.in_block and self._backend_status == b"E"
+        return self.txn.failed(self._backend_status)
 
     def _refuse(self, error: MzError, entry: LogEntry | None) -> None:
         """Send an error the proxy raised itself, keeping the transaction state honest.
@@ -762,15 +688,15 @@ class ClientSession:
         failed_block = self._in_failed_block()
         if failed_block:
             # Materialize checks for a failed transaction before anything else, as PostgreSQL.
-            error = _aborted_transaction()
+            error = aborted_transaction()
         self._finish(entry, "error", error=str(error.message))
         self._send(
             pw.error_response(
                 error.message, sqlstate=error.sqlstate, detail=error.detail, hint=error.hint
             )
         )
-        if self.in_block and not failed_block:
-            self._forward(_query(_POISON.decode()), Pending("poison", swallow=True))
+        if self.txn.in_block and not failed_block:
+            self._forward(_query(txnrules.POISON.decode()), Pending("poison", swallow=True))
             self._drain()
         self._skip_to_sync = True
 
@@ -895,7 +821,7 @@ class ClientSession:
             if self._pending and self._pending[0] is head:
                 self._pending.popleft()
             if not self._pending and status == b"I":
-                self.in_block = False
+                self.txn.in_block = False
             if head.kind != "poison":
                 self._backend_failed_last = self._backend_failed_last and head.hide_ready
             self._cond.notify_all()
@@ -962,13 +888,6 @@ _FRONT_HANDLERS = {
 }
 
 
-def _aborted_transaction() -> MzError:
-    return MzError(
-        "current transaction is aborted, commands ignored until end of transaction block",
-        sqlstate="25P02",
-    )
-
-
 def _query(sql: str) -> bytes:
     return pw.Message(b"Q", sql.encode() + b"\0").encode()
 
@@ -984,29 +903,12 @@ def _refused(sql: str, error: MzError) -> policy.Analysis:
     )
 
 
-def _mz_class(stmt: object) -> str:
-    """Materialize-only statements: SHOW and SET are neutral, the rest is DDL."""
-    return (
-        "control"
-        if statements.returns_rows(stmt)
-        or statements.is_session_statement(stmt)
-        # Materialize's subscribe-only transaction rule is not modelled (README).
-        or isinstance(stmt, subscribe.STATEMENTS)
-        else "single"
-    )
-
-
 def _rows_of(msg: pw.Message) -> int | None:
     if msg.type != b"C":
         return None
     tag, _ = pw.cstring(msg.payload)
     last = tag.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else None
-
-
-def _first_word(sql: str) -> str:
-    words = sql.lstrip("( \t\r\n").split(None, 1)
-    return words[0].upper().rstrip(";") if words else ""
 
 
 def _timeout_seconds(value: str) -> float | None:

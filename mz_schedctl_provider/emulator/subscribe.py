@@ -37,12 +37,12 @@ import psycopg
 from mz_schedctl_provider.emulator import policy
 from mz_schedctl_provider.emulator import protocol as pw
 from mz_schedctl_provider.emulator.activity import LogEntry
-from mz_schedctl_provider.emulator.mzsql import MzError
+from mz_schedctl_provider.emulator.ddl.common import Result
+from mz_schedctl_provider.emulator.errors import MzError
 from mz_schedctl_provider.emulator.targets import TARGET_FAILED
 
 if TYPE_CHECKING:
     from mz_schedctl_provider.emulator.session import ClientSession
-    from mz_schedctl_provider.emulator.statements import Result
 
 NUMERIC_OID = 1700
 INT8_OID = 20
@@ -189,7 +189,9 @@ def _parse_subscribe(sql: str, start: int) -> Subscribe:
         tail = body[end + 1 :].strip()
     if tail:
         # AS OF, UP TO, ENVELOPE ...: real Materialize syntax the emulator does not model.
-        raise MzError(f"emulator: SUBSCRIBE ... {tail.split()[0]} is not emulated", "0A000")
+        raise MzError(
+            f"emulator: SUBSCRIBE ... {tail.split()[0]} is not emulated", sqlstate="0A000"
+        )
     return Subscribe(relation=relation, snapshot=snapshot, sql=sql)
 
 
@@ -378,15 +380,13 @@ def run(
     session: ClientSession, stmt: Statement, outer: LogEntry | None, *, describe: bool
 ) -> Result | None:
     """Run a subscription statement; None when it answered the client itself (an error)."""
-    from mz_schedctl_provider.emulator.statements import Result  # a cycle at import time
-
     subs = session.subscriptions
     if isinstance(stmt, Subscribe):
         run_plain(session, stmt, describe=describe)
         return None
     if isinstance(stmt, Declare):
         cols = _columns(session, stmt.subscribe)
-        if session.in_block or session._in_group:
+        if session.txn.in_block or session.txn.in_group:
             # Outside a transaction the cursor would end with the statement's own one.
             subs.cursors[stmt.cursor] = Cursor(stmt.subscribe, cols)
         return Result(tag="DECLARE CURSOR")
@@ -399,8 +399,6 @@ def run(
 
 
 def _fetch(session: ClientSession, stmt: Fetch, outer: LogEntry | None) -> Result | None:
-    from mz_schedctl_provider.emulator.statements import Result
-
     cursor = session.subscriptions.cursors[stmt.cursor]
     entry = None
     if not cursor.started:

@@ -209,6 +209,8 @@ def test_subscribe_errors(emu: Emulator, driver: str) -> None:
     try:
         with pytest.raises(Exception, match="SUBSCRIBE option PROGRESS is not emulated"):
             run(conn, "SUBSCRIBE items WITH (PROGRESS)")
+        with pytest.raises(Exception, match=r"SUBSCRIBE \.\.\. AS is not emulated"):
+            run(conn, "SUBSCRIBE items AS OF 1")
         with pytest.raises(Exception, match="does not exist"):
             run(conn, "SUBSCRIBE no_such_table")
         assert run(conn, "SELECT 1") == [(1,)]

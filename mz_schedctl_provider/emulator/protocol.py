@@ -155,6 +155,15 @@ def data_row(values: Iterable[str | None]) -> bytes:
     return Message(b"D", body).encode()
 
 
+def copy_out_response(columns: int) -> bytes:
+    """CopyOutResponse, text format for the whole and for each column."""
+    return Message(b"H", struct.pack("!bH", 0, columns) + struct.pack("!h", 0) * columns).encode()
+
+
+def copy_data(data: bytes) -> bytes:
+    return Message(b"d", data).encode()
+
+
 def command_complete(tag: str) -> bytes:
     return Message(b"C", tag.encode() + b"\0").encode()
 

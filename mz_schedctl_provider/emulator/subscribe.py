@@ -12,6 +12,8 @@ Followed: src/pgwire/src/protocol.rs of MaterializeInc/materialize (``send_execu
   replica goes (XX000 ``target replica failed or was dropped``, logged ``error``) or until the
   client drops the connection, which Materialize logs as ``canceled`` too ("an error
   communicating with the connection ... we consider that to be a cancelation").
+- ``COPY (SUBSCRIBE ...) TO STDOUT`` (``copy_rows``): CopyOutResponse, a CopyData per row in
+  text format, and the same ends as the plain form (no NOTICE).
 - ``DECLARE c CURSOR FOR SUBSCRIBE ...`` then ``FETCH [n | ALL] c [WITH (timeout = ...)]``:
   the SUBSCRIBE starts at the first FETCH (the cursor's portal executes then), is logged from
   there and retired when that first FETCH returns, as ``send_execute_response`` does. A FETCH
@@ -61,6 +63,10 @@ _FETCH = re.compile(
     r"\s*(?:WITH\s*\(\s*TIMEOUT\s*=?\s*'([^']*)'\s*\))?\s*;?\s*",
     re.I,
 )
+_COPY = re.compile(r"\s*COPY\s*(?=\(\s*SUBSCRIBE\b)", re.I)
+_COPY_TAIL = re.compile(
+    r"\s*TO\s+STDOUT\s*(?:(?:WITH\s*)?\(\s*FORMAT\s*=?\s*TEXT\s*\))?\s*;?\s*", re.I
+)
 _CLOSE = re.compile(rf"\s*CLOSE\s+({_IDENT})\s*;?\s*", re.I)
 _OPTION = re.compile(r"\s*(\w+)\s*(?:=\s*)?(\w+)?\s*", re.I)
 
@@ -70,6 +76,7 @@ class Subscribe:
     relation: str  # the SELECT the snapshot reads
     snapshot: bool
     sql: str
+    copy: bool = False  # COPY (SUBSCRIBE ...) TO STDOUT: rows as CopyData
 
 
 @dataclass(frozen=True)
@@ -195,12 +202,29 @@ def _parse_subscribe(sql: str, start: int) -> Subscribe:
     return Subscribe(relation=relation, snapshot=snapshot, sql=sql)
 
 
+def _parse_copy(sql: str, start: int) -> Subscribe:
+    end = _matching_paren(sql, start)
+    inner = sql[start + 1 : end]
+    head = _HEAD.match(inner)
+    assert head is not None  # the lookahead of _COPY saw SUBSCRIBE
+    sub = _parse_subscribe(inner, head.end())
+    if _COPY_TAIL.fullmatch(sql[end + 1 :]) is None:
+        raise MzError(
+            "emulator: COPY (SUBSCRIBE ...) is emulated TO STDOUT in text format only",
+            sqlstate="0A000",
+        )
+    return Subscribe(sub.relation, sub.snapshot, sql, copy=True)
+
+
 def parse(sql: str, cursors: dict[str, Cursor]) -> Statement | None:
     """The subscription statement ``sql`` is, or None. FETCH and CLOSE are ours only for the
     session's subscription cursors; others go to PostgreSQL."""
     head = _HEAD.match(sql)
     if head is not None:
         return _parse_subscribe(sql, head.end())
+    copy = _COPY.match(sql)
+    if copy is not None:
+        return _parse_copy(sql, copy.end())
     declare = _DECLARE.match(sql)
     if declare is not None:
         inner = _HEAD.match(sql, declare.end())
@@ -255,7 +279,8 @@ def _columns(session: ClientSession, sub: Subscribe) -> list[tuple[str, int]]:
 def columns_of(session: ClientSession, stmt: Statement) -> list[tuple[str, int]] | None:
     """For Describe: the columns a statement returns, None if it returns none."""
     if isinstance(stmt, Subscribe):
-        return _columns(session, stmt)
+        # A COPY describes as NoData (describe_rows in src/pgwire/src/protocol.rs).
+        return None if stmt.copy else _columns(session, stmt)
     if isinstance(stmt, Fetch):
         return session.subscriptions.cursors[stmt.cursor].columns
     return None
@@ -358,15 +383,23 @@ def run_plain(session: ClientSession, sub: Subscribe, *, describe: bool) -> None
     """A plain SUBSCRIBE: everything is sent from here; it never completes."""
     cols = _columns(session, sub)
     entry, _ = _start(session, sub, "")
-    out = pw.notice_response(STREAMING_NOTICE, sqlstate="01000")
-    if describe:
+    if sub.copy:
+        # copy_rows: CopyOutResponse, one CopyData per row, CopyDone only if it ended.
+        out = pw.copy_out_response(len(cols))
+    else:
+        out = pw.notice_response(STREAMING_NOTICE, sqlstate="01000")
+    if describe and not sub.copy:
         out += pw.row_description_typed(cols)
     try:
         rows = _snapshot(session, sub, len(cols))
     except MzError as exc:
         session._finish(entry, "error", error=exc.message)
         raise
-    session._send(out + b"".join(pw.data_row(r) for r in rows))
+    if sub.copy:
+        out += b"".join(pw.copy_data(copy_text(r)) for r in rows)
+    else:
+        out += b"".join(pw.data_row(r) for r in rows)
+    session._send(out)
     try:
         why = _wait(session, "", None)
         assert why is not None
@@ -374,6 +407,17 @@ def run_plain(session: ClientSession, sub: Subscribe, *, describe: bool) -> None
     finally:
         session.server.targets.unwatch(session, "")
         session.subscriptions.lost.discard("")
+
+
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+
+
+def copy_text(row: tuple[str | None, ...]) -> bytes:
+    """One row in COPY's text format: tab-separated, NULL as \\N, special bytes escaped."""
+    fields = ("\\N" if v is None else v.translate(_COPY_ESCAPES) for v in row)
+    return ("\t".join(fields) + "\n").encode()
 
 
 def run(

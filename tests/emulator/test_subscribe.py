@@ -122,7 +122,8 @@ def log(emu: Emulator, app: str) -> list[tuple[Any, ...]]:
 
 
 def subscribe_log(emu: Emulator, app: str) -> list[tuple[Any, ...]]:
-    return [row for row in log(emu, app) if row[0] == "subscribe"]
+    """The SUBSCRIBE's own log rows (plain, COPY, or run by a cursor's first FETCH)."""
+    return [row for row in log(emu, app) if row[0] in ("subscribe", "copy")]
 
 
 def running_subscribe(emu: Emulator, app: str) -> bool:
@@ -277,6 +278,58 @@ def test_plain_subscribe_on_a_dropped_connection_ends_canceled(emu: Emulator, dr
     finally:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+def test_copy_subscribe_streams_copy_data_until_canceled_psycopg(emu: Emulator) -> None:
+    app = app_name()
+    with psycopg.connect(emu.url, autocommit=True, application_name=app) as conn:
+        chunks: list[bytes] = []
+        cur = conn.cursor()
+        with pytest.raises(psycopg.errors.QueryCanceled):  # noqa: SIM117 - the copy must raise
+            with cur.copy("COPY (SUBSCRIBE items) TO STDOUT") as copy:
+                for data in copy:
+                    chunks.append(bytes(data))
+                    if len(chunks) == 2:
+                        wait_for(lambda: running_subscribe(emu, app), "logged running")
+                        threading.Thread(target=send_cancel, args=(emu, backend_pid(conn))).start()
+        rows = sorted(chunk.decode().rstrip("\n").split("\t")[1:] for chunk in chunks)
+        assert rows == [["1", "2", "y"], ["2", "1", "x"]]
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert subscribe_log(emu, app) == [("copy", True, "canceled", "quickstart", None)]
+
+
+def test_copy_subscribe_streams_copy_data_until_canceled_psycopg2(emu: Emulator) -> None:
+    app = app_name()
+    conn = connect(emu, "psycopg2", app, autocommit=True)
+
+    class Sink:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def write(self, data: bytes) -> None:
+            self.lines.append(data.decode())
+            if len(self.lines) == 2:
+                threading.Thread(target=send_cancel, args=(emu, backend_pid(conn))).start()
+
+    sink = Sink()
+    try:
+        with pytest.raises(psycopg2.errors.QueryCanceled):
+            conn.cursor().copy_expert("COPY (SUBSCRIBE (SELECT b FROM items)) TO STDOUT", sink)
+        assert sorted(line.rstrip("\n").split("\t")[1:] for line in sink.lines) == [
+            ["1", "y"],
+            ["2", "x"],
+        ]
+        assert run(conn, "SELECT 1") == [(1,)]
+    finally:
+        conn.close()
+    assert subscribe_log(emu, app) == [("copy", True, "canceled", "quickstart", None)]
+
+
+def test_copy_subscribe_formats(emu: Emulator) -> None:
+    with psycopg.connect(emu.url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="TO STDOUT in text format"):
+            conn.execute("COPY (SUBSCRIBE items) TO STDOUT WITH (FORMAT CSV)")
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 # Cluster replicas -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Static checks as tests, so the single test command enforces them: mypy --strict on the pure
-engine, ruff's lint rules and ruff's formatting on the whole repository."""
+engine and on the emulator, ruff's lint rules and ruff's formatting on the whole repository."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-def test_engine_passes_mypy_strict() -> None:
-    done = _run(_tool("mypy"), "--strict", "mz_schedctl_provider/engine")
+def test_engine_and_emulator_pass_mypy_strict() -> None:
+    done = _run(
+        _tool("mypy"), "--strict", "mz_schedctl_provider/engine", "mz_schedctl_provider/emulator"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -15,27 +15,7 @@ from typing import Union
 
 from pglast.parser import ParseError, scan
 
-
-class MzError(Exception):
-    """An error reported to the client the way Materialize reports it (message, SQLSTATE...)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        sqlstate: str = "XX000",
-        detail: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.sqlstate = sqlstate
-        self.detail = detail
-        self.hint = hint
-
-    def __repr__(self) -> str:
-        return f"MzError({self.message!r}, sqlstate={self.sqlstate!r})"
-
+from .errors import MzError
 
 # ---------------------------------------------------------------------------------------------
 # Tokens

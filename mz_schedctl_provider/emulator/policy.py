@@ -26,7 +26,7 @@ from pglast.parser import ParseError
 
 from . import catalog
 from . import mzsql as m
-from .mzsql import MzError
+from .errors import MzError
 
 CATALOG_SCHEMAS = frozenset(
     {"pg_catalog", "mz_catalog", "mz_internal", "information_schema", "mz_emulator"}

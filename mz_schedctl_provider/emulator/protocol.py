@@ -135,6 +135,14 @@ def row_description(columns: Sequence[str]) -> bytes:
     return Message(b"T", body).encode()
 
 
+def row_description_typed(columns: Sequence[tuple[str, int]]) -> bytes:
+    """Columns with their type OIDs (values still in text format)."""
+    body = struct.pack("!H", len(columns))
+    for name, oid in columns:
+        body += name.encode() + b"\0" + struct.pack("!IhIhih", 0, 0, oid, -1, -1, 0)
+    return Message(b"T", body).encode()
+
+
 def data_row(values: Iterable[str | None]) -> bytes:
     items = list(values)
     body = struct.pack("!H", len(items))
@@ -145,6 +153,15 @@ def data_row(values: Iterable[str | None]) -> bytes:
             raw = value.encode()
             body += struct.pack("!i", len(raw)) + raw
     return Message(b"D", body).encode()
+
+
+def copy_out_response(columns: int) -> bytes:
+    """CopyOutResponse, text format for the whole and for each column."""
+    return Message(b"H", struct.pack("!bH", 0, columns) + struct.pack("!h", 0) * columns).encode()
+
+
+def copy_data(data: bytes) -> bytes:
+    return Message(b"d", data).encode()
 
 
 def command_complete(tag: str) -> bytes:

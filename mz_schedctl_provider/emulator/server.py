@@ -120,6 +120,8 @@ class EmulatorServer:
             target = next((s for s in self._sessions if s.pid == pid and s.key == key), None)
         if target is None or not target.backend_pid:
             return
+        if target.subscriptions.cancel():  # a SUBSCRIBE waits in the proxy, not in PostgreSQL
+            return
         with self.backend.connect_admin() as conn:
             conn.execute("SELECT pg_cancel_backend(%s)", (target.backend_pid,))
 

@@ -6,81 +6,43 @@ message, whether to forward it or answer it; the relay thread reads PostgreSQL's
 passes them on in order, matching each to the request that caused it (the ``_pending`` queue).
 Before the front thread answers anything itself it waits until every forwarded request has been
 answered, so the client always sees replies in the order it asked.
+
+This module holds the lifecycle, the front thread and the simple query protocol; the other jobs
+are units of their own: start-up (``startup``), the extended protocol (``extended``), the relay
+thread (``relay``), Materialize's transaction rules (``txnrules``), the fault gate
+(``faultgate``) and SUBSCRIBE (``subscribe``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import re
 import secrets
 import socket
-import struct
 import threading
-import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from mz_schedctl_provider.emulator import policy, statements
+from mz_schedctl_provider.emulator import faultgate, policy, statements, subscribe, txnrules
 from mz_schedctl_provider.emulator import protocol as pw
 from mz_schedctl_provider.emulator.activity import LogEntry
-from mz_schedctl_provider.emulator.statements import MzError
+from mz_schedctl_provider.emulator.errors import MzError
+from mz_schedctl_provider.emulator.extended import ExtendedQuery, Portal, Prepared
+from mz_schedctl_provider.emulator.faultgate import Outcome
+from mz_schedctl_provider.emulator.relay import Pending, Relay
+from mz_schedctl_provider.emulator.startup import Startup
+from mz_schedctl_provider.emulator.txnrules import aborted_transaction, mz_class
 
 if TYPE_CHECKING:
     from mz_schedctl_provider.emulator.server import EmulatorServer
 
 log = logging.getLogger(__name__)
 
-_BEGIN_WORDS = frozenset({"BEGIN", "START"})
-_END_WORDS = frozenset({"COMMIT", "END", "ROLLBACK", "ABORT"})
-# Sent to PostgreSQL to put an open transaction into the failed state after the proxy itself
-# refused a statement in it, as Materialize's own error would.
-_POISON = b"DO $$BEGIN RAISE EXCEPTION 'mz_emulator: transaction aborted'; END$$"
 
-
-@dataclass
-class Prepared:
-    """A statement as the client named it: Materialize-only (``mz``) or passed through."""
-
-    sql: str
-    mz: object | None
-    analysis: policy.Analysis | None
-
-
-@dataclass
-class Portal:
-    prepared: Prepared
-    result: statements.Result | None = None
-
-
-@dataclass
-class Pending:
-    """A forwarded request whose reply the relay thread still has to pass on."""
-
-    kind: str  # parse bind describe execute close sync query poison
-    logs: list[LogEntry | None] = field(default_factory=list)
-    swallow: bool = False  # internal request: the client must not see its replies
-    hide_ready: bool = False  # one statement of a split simple query: its Z is not the last
-    drop_after: bool = False
-    marks_control: bool = False  # calls mz_emulator.*: caches go stale once it ran
-
-
-@dataclass
-class Outcome:
-    """How one of the proxy's own checks ended for a statement about to run."""
-
-    error: MzError | None = None
-    log: LogEntry | None = None
-    drop_before: bool = False
-    drop_after: bool = False
-
-
-class ClientSession:
+class ClientSession(Startup, ExtendedQuery, Relay):
     """Serves one client connection until it closes."""
 
     def __init__(self, server: EmulatorServer, client: socket.socket) -> None:
@@ -112,10 +74,9 @@ class ClientSession:
         self._skip_to_sync = False
         self._prepared: dict[str, Prepared] = {}
         self._portals: dict[str, Portal] = {}
-        self.in_block = False
-        self._txn_class: str | None = None
-        self._in_group = False  # statements of one multi-statement simple query
+        self.txn = txnrules.Transaction()
         self._target_id: str | None = None  # replica the statement being placed targets
+        self.subscriptions = subscribe.Subscriptions()
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -173,111 +134,6 @@ class ClientSession:
         if self._db is None:
             self._db = self.server.backend.connect_admin()
         return self._db
-
-    # Start-up ----------------------------------------------------------------------------------
-
-    def _handshake(self) -> bool:
-        while True:
-            code, body = pw.read_startup(self.client)
-            if code in (pw.SSL_REQUEST, pw.GSSENC_REQUEST):
-                self.client.sendall(b"N")
-                continue
-            if code == pw.CANCEL_REQUEST:
-                pid, key = struct.unpack("!II", body[:8])
-                self.server.cancel(pid, key)
-                return False
-            if code != pw.PROTOCOL_V3:
-                self._fatal("unsupported frontend protocol", "0A000")
-                return False
-            break
-        params = pw.parse_startup_params(body)
-        self.user = params.get("user", "materialize")
-        if self.server.password is not None and not self._check_password():
-            return False
-        forwarded = self._apply_startup_options(params)
-        self._open_backend(forwarded)
-        self._send(pw.auth_ok())
-        self._send_parameter_statuses()
-        self._send(pw.backend_key_data(self.pid, self.key))
-        self._send(pw.ready_for_query(b"I"))
-        return True
-
-    def _check_password(self) -> bool:
-        self._send(pw.auth_cleartext())
-        msg = pw.read_message(self.client)
-        given = msg.payload.rstrip(b"\0").decode(errors="replace") if msg.type == b"p" else None
-        if given != self.server.password:
-            self._fatal(f'password authentication failed for user "{self.user}"', "28P01")
-            return False
-        return True
-
-    def _apply_startup_options(self, params: dict[str, str]) -> dict[str, str]:
-        """Keep Materialize's own session variables; pass PostgreSQL's on to the backend."""
-        forwarded = {
-            k: v
-            for k, v in params.items()
-            if k not in ("user", "database", "options", "replication")
-            and not self._take_session_var(k, v)
-        }
-        options = [o for o in _split_options(params.get("options", "")) if o]
-        kept = []
-        for name, value in options:
-            if name == "statement_timeout":
-                # Also PostgreSQL's (forwarded below); the proxy needs it for `delay` faults,
-                # which wait in the proxy where the backend's timer cannot see them.
-                self.statement_timeout_s = _timeout_seconds(value)
-            if not self._take_session_var(name, value):
-                kept.append(f"-c {name}={value}")
-        if kept:
-            forwarded["options"] = " ".join(kept)
-        self.application_name = params.get("application_name", "")
-        return forwarded
-
-    def _take_session_var(self, name: str, value: str) -> bool:
-        if name in ("cluster", "cluster_replica", "statement_logging_sample_rate"):
-            self.vars[name] = value
-            return True
-        return False
-
-    def _open_backend(self, params: dict[str, str]) -> None:
-        """Let libpq authenticate, then speak the protocol on its socket ourselves."""
-        conninfo = psycopg.conninfo.make_conninfo(
-            self.server.backend.user_conninfo, sslmode="disable", **params
-        )
-        conn = psycopg.pq.PGconn.connect(conninfo.encode())
-        if conn.status != psycopg.pq.ConnStatus.OK:
-            message = str(conn.get_error_message()).strip()
-            conn.finish()
-            self._fatal(f"emulator backend unavailable: {message}", "08006")
-            raise pw.ConnectionClosed
-        self._backend_conn = conn
-        self.backend_pid = conn.backend_pid
-        self._backend = socket.socket(fileno=os.dup(conn.socket))
-        self._backend.setblocking(True)  # libpq left it non-blocking
-        if "statement_logging_sample_rate" not in self.vars:
-            self.vars["statement_logging_sample_rate"] = self.server.log.session_default_rate(
-                self.db
-            )
-
-    def _send_parameter_statuses(self) -> None:
-        conn = self._backend_conn
-        for name in (
-            "client_encoding",
-            "DateStyle",
-            "IntervalStyle",
-            "TimeZone",
-            "integer_datetimes",
-            "standard_conforming_strings",
-            "application_name",
-            "is_superuser",
-            "server_encoding",
-        ):
-            value = conn.parameter_status(name.encode())
-            if value is not None:
-                self._send(pw.parameter_status(name, value.decode()))
-        # Materialize reports a PostgreSQL 9.5 compatible version and its own on the side.
-        self._send(pw.parameter_status("server_version", "9.5.0"))
-        self._send(pw.parameter_status("mz_version", "v26.37.0"))
 
     # Front thread ----------------------------------------------------------------------------
 
@@ -383,33 +239,24 @@ class ClientSession:
             self._refuse(refusal, None)
             self._send(pw.ready_for_query(self._status_after()))
             return
-        self._in_group = True
+        self.txn.in_group = True
         try:
             for prep in prepared:
                 if not self._group_step(prep):
                     break
         finally:
-            self._in_group = False
-            if not self.in_block:
-                self._txn_class = None
+            self.txn.in_group = False
+            if self.txn.end_implicit():
+                self.subscriptions.clear(self)
         self._send(pw.ready_for_query(self._status_after()))
 
     def _group_refusal(self, prepared: list[Prepared]) -> MzError | None:
         """Materialize's transaction rules checked over a whole implicit transaction."""
-        saved = (self._txn_class, self._in_group)
-        self._in_group = True
-        try:
-            for prep in prepared:
-                error = self._txn_error(self._class_of(prep))
-                if error is not None:
-                    return error
-            return None
-        finally:
-            self._txn_class, self._in_group = saved
+        return self.txn.group_error([self._class_of(prep) for prep in prepared])
 
     def _class_of(self, prep: Prepared) -> str:
         if prep.mz is not None:
-            return _mz_class(prep.mz)
+            return mz_class(prep.mz)
         assert prep.analysis is not None
         return prep.analysis.txn_class
 
@@ -442,142 +289,11 @@ class ClientSession:
         self._drain()
         return not self._backend_failed_last
 
-    # Extended query --------------------------------------------------------------------------
-
-    def _on_parse(self, msg: pw.Message) -> None:
-        name, offset = pw.cstring(msg.payload)
-        text, offset = pw.cstring(msg.payload, offset)
-        prep = self._prepare(text)
-        self._prepared[name] = prep
-        if prep.mz is None and prep.analysis is not None and prep.analysis.error is None:
-            rewritten = prep.analysis.sql
-            payload = name.encode() + b"\0" + rewritten.encode() + b"\0" + msg.payload[offset:]
-            self._forward(pw.Message(b"P", payload), Pending("parse"))
-            return
-        self._drain()
-        if self._skipping:
-            self._skip_to_sync = True
-            return
-        if prep.analysis is not None and prep.analysis.error is not None:
-            self._refuse(prep.analysis.error, None)
-            return
-        self._send(pw.parse_complete())
-
-    def _on_bind(self, msg: pw.Message) -> None:
-        portal, offset = pw.cstring(msg.payload)
-        stmt, _ = pw.cstring(msg.payload, offset)
-        prep = self._prepared.get(stmt)
-        if prep is None or prep.mz is None:
-            if prep is not None:
-                self._portals[portal] = Portal(prep)
-            self._forward(msg, Pending("bind"))
-            return
-        self._portals[portal] = Portal(prep)
-        self._answer_locally(pw.bind_complete())
-
-    def _on_describe(self, msg: pw.Message) -> None:
-        target = msg.payload[:1]
-        name, _ = pw.cstring(msg.payload, 1)
-        prep: Prepared | None
-        portal = None
-        if target == b"P":
-            portal = self._portals.get(name)
-            prep = portal.prepared if portal else None
-        else:
-            prep = self._prepared.get(name)
-        if prep is None or prep.mz is None:
-            self._forward(msg, Pending("describe"))
-            return
-        self._drain()
-        if self._skipping:
-            self._skip_to_sync = True
-            return
-        head = b"" if target == b"P" else pw.parameter_description(0)
-        if not statements.returns_rows(prep.mz):
-            self._send(head + pw.no_data())
-            return
-        # Row-returning Materialize statements (SHOW ...) are read-only: running them early is
-        # the only way to know their columns.
-        result = self._run_mz(prep, portal=portal)
-        if result is None:
-            return
-        if portal is not None:
-            portal.result = result
-        self._send(head + pw.row_description(result.columns))
-
-    def _on_execute(self, msg: pw.Message) -> None:
-        name, _ = pw.cstring(msg.payload)
-        portal = self._portals.get(name)
-        if portal is None or portal.prepared.mz is None:
-            prep = portal.prepared if portal else None
-            self._execute_passthrough(msg, prep)
-            return
-        self._drain()
-        if self._skipping:
-            self._skip_to_sync = True
-            return
-        result = portal.result
-        portal.result = None
-        if result is None:
-            result = self._run_mz(portal.prepared, portal=portal)
-        if result is not None:
-            self._send_result(result, describe=False)
-
-    def _execute_passthrough(self, msg: pw.Message, prep: Prepared | None) -> None:
-        if prep is None or prep.analysis is None:
-            self._forward(msg, Pending("execute", logs=[None]))
-            return
-        outcome = self._checks(prep)
-        if outcome.drop_before:
-            self.close()
-            raise pw.ConnectionClosed
-        if outcome.error is not None:
-            self._drain()
-            if not self._skipping:
-                self._refuse(outcome.error, outcome.log)
-            self._skip_to_sync = True
-            return
-        pending = Pending(
-            "execute",
-            logs=[outcome.log],
-            drop_after=outcome.drop_after,
-            marks_control=prep.analysis.calls_emulator,
-        )
-        self._forward(msg, pending)
-        self._note_txn_words(prep.sql)
-
-    def _on_close(self, msg: pw.Message) -> None:
-        target = msg.payload[:1]
-        name, _ = pw.cstring(msg.payload, 1)
-        registry: dict[str, Any] = self._portals if target == b"P" else self._prepared
-        item = registry.pop(name, None)
-        prep = item.prepared if isinstance(item, Portal) else item
-        if prep is None or prep.mz is None:
-            self._forward(msg, Pending("close"))
-            return
-        self._answer_locally(pw.close_complete())
-
-    def _on_sync(self, msg: pw.Message) -> None:
-        self._skip_to_sync = False
-        self._forward(msg, Pending("sync"))
-        if not self.in_block:
-            self._txn_class = None
-
-    def _on_flush(self, msg: pw.Message) -> None:
-        self._forward(msg, None)
-
-    def _answer_locally(self, data: bytes) -> None:
-        self._drain()
-        if self._skipping:
-            self._skip_to_sync = True
-            return
-        self._send(data)
-
     # Running statements ----------------------------------------------------------------------
 
     def _prepare(self, sql: str) -> Prepared:
         try:
-            mz = statements.parse(sql)
+            mz = subscribe.parse(sql, self.subscriptions.cursors) or statements.parse(sql)
         except MzError as exc:
             return Prepared(sql, None, _refused(sql, exc))
         if mz is not None:
@@ -586,20 +302,22 @@ class ClientSession:
 
     def _run_mz(self, prep: Prepared, *, portal: Portal | None) -> statements.Result | None:
         """Run a Materialize-only statement; on failure the error is sent and None returned."""
-        cls = _mz_class(prep.mz)
-        fault = self._take_fault(prep.sql, calls_emulator=False)
+        cls = mz_class(prep.mz)
+        fault = faultgate.take(self.server, prep.sql, self.db, calls_emulator=False)
         if fault is not None and fault.action == "drop_before":
             self.close()
             raise pw.ConnectionClosed
-        error = _aborted_transaction() if self._in_failed_block() else self._txn_error(cls)
-        if fault is not None and fault.action == "error":
-            error = MzError(fault.message, sqlstate=fault.sqlstate)
-        if fault is not None and fault.action == "delay":
-            error = error or self._delay(fault)
-        entry = self._log_begin(prep.sql, None, None, None)
+        failed = self.txn.failed(self._backend_status)
+        error = aborted_transaction() if failed else self.txn.error(cls)
+        error = faultgate.error_after(fault, error, self.statement_timeout_s)
+        plain = isinstance(prep.mz, subscribe.Subscribe) and error is None
+        # A plain SUBSCRIBE logs itself once placed on its cluster.
+        entry = None if plain else self._log_begin(prep.sql, None, None, None)
         if error is not None:
             self._refuse(error, entry)
             return None
+        if isinstance(prep.mz, subscribe.STATEMENTS):
+            return self._run_subscription(prep.mz, entry, describe=portal is None)
         try:
             with self.server.ddl_lock:
                 result = statements.execute(prep.mz, db=self.db, session=self)
@@ -614,24 +332,36 @@ class ClientSession:
             raise pw.ConnectionClosed
         return result
 
+    def _run_subscription(
+        self, stmt: subscribe.Statement, entry: LogEntry | None, *, describe: bool
+    ) -> statements.Result | None:
+        """SUBSCRIBE, DECLARE/FETCH/CLOSE of its cursors: no DDL lock, it may wait long."""
+        try:
+            result = subscribe.run(self, stmt, entry, describe=describe)
+        except MzError as exc:
+            self._refuse(exc, entry)
+            return None
+        if result is not None:
+            self._finish(entry, "success", rows=len(result.rows))
+        return result
+
     def _checks(self, prep: Prepared) -> Outcome:
         """The proxy's checks before forwarding an ordinary statement, and its log entry."""
         analysis = prep.analysis
         assert analysis is not None
         if analysis.error is not None:
             return Outcome(error=analysis.error, log=self._log_begin(prep.sql, None, None, None))
-        fault = self._take_fault(prep.sql, calls_emulator=analysis.calls_emulator)
+        fault = faultgate.take(
+            self.server, prep.sql, self.db, calls_emulator=analysis.calls_emulator
+        )
         if fault is not None and fault.action == "drop_before":
             return Outcome(drop_before=True)
         if analysis.txn_class == "read":
             self.server.settle(self.db)
         cluster_id, cluster_name, strategy, cluster_error = self._placement(analysis)
         entry = self._log_begin(prep.sql, cluster_id, cluster_name, strategy)
-        error = self._txn_error(analysis.txn_class) or cluster_error
-        if fault is not None and fault.action == "error":
-            error = MzError(fault.message, sqlstate=fault.sqlstate)
-        if fault is not None and fault.action == "delay":
-            error = error or self._delay(fault)
+        error = self.txn.error(analysis.txn_class) or cluster_error
+        error = faultgate.error_after(fault, error, self.statement_timeout_s)
         self.server.targets.note(self, self._target_id if error is None else None)
         return Outcome(
             error=error,
@@ -677,53 +407,12 @@ class ClientSession:
             return row[0], name, "standard", error
         return row[0], name, "standard", None
 
-    def _take_fault(self, sql: str, *, calls_emulator: bool) -> Any:
-        # A call that arms a fault names the statement it aims at: it must not trip it itself.
-        if calls_emulator:
-            return None
-        return self.server.faults.take(sql, self.db)
-
-    def _delay(self, fault: Any) -> MzError | None:
-        """A slow statement: wait the fault's seconds first. Past the session's
-        statement_timeout it is cancelled, as Materialize does, and never runs."""
-        seconds = fault.delay_s
-        timeout = self.statement_timeout_s
-        if timeout is not None and timeout > 0 and seconds > timeout:
-            time.sleep(timeout)
-            return MzError("canceling statement due to statement timeout", sqlstate="57014")
-        time.sleep(seconds)
-        return None
-
-    def _txn_error(self, cls: str) -> MzError | None:
-        """Materialize's rule: a transaction only reads, or only inserts, or runs one statement."""
-        if cls == "control":
-            return None
-        if not (self.in_block or self._in_group):
-            return None
-        used = self._txn_class
-        if used is None:
-            self._txn_class = cls
-            return None
-        if used == "single" or cls == "single":
-            return MzError("this transaction can only execute a single statement", sqlstate="25000")
-        if used == "read" and cls == "write":
-            return MzError("transaction in read-only mode", sqlstate="25006")
-        if used == "write" and cls == "read":
-            return MzError("transaction in write-only mode", sqlstate="25000")
-        return None
-
     def _note_txn_words(self, sql: str) -> None:
-        word = _first_word(sql)
-        if word in _BEGIN_WORDS:
-            self.in_block = True
-            self._txn_class = None
-        elif word in _END_WORDS and "TO" not in sql.upper().split()[1:3]:
-            self.in_block = False
-            self._txn_class = None
+        if self.txn.note_words(sql):
+            self.subscriptions.clear(self)
 
     def _in_failed_block(self) -> bool:
-        """The explicit transaction already failed (PostgreSQL said so at its last Ready)."""
-        return self.in_block and self._backend_status == b"E"
+        return self.txn.failed(self._backend_status)
 
     def _refuse(self, error: MzError, entry: LogEntry | None) -> None:
         """Send an error the proxy raised itself, keeping the transaction state honest.
@@ -731,15 +420,15 @@ class ClientSession:
         failed_block = self._in_failed_block()
         if failed_block:
             # Materialize checks for a failed transaction before anything else, as PostgreSQL.
-            error = _aborted_transaction()
+            error = aborted_transaction()
         self._finish(entry, "error", error=str(error.message))
         self._send(
             pw.error_response(
                 error.message, sqlstate=error.sqlstate, detail=error.detail, hint=error.hint
             )
         )
-        if self.in_block and not failed_block:
-            self._forward(_query(_POISON.decode()), Pending("poison", swallow=True))
+        if self.txn.in_block and not failed_block:
+            self._forward(_query(txnrules.POISON.decode()), Pending("poison", swallow=True))
             self._drain()
         self._skip_to_sync = True
 
@@ -749,7 +438,9 @@ class ClientSession:
 
     def _send_result(self, result: statements.Result, *, describe: bool) -> None:
         out = b"".join(pw.notice_response(n) for n in result.notices)
-        if result.columns and describe:
+        if result.columns and describe and result.types is not None:
+            out += pw.row_description_typed(list(zip(result.columns, result.types, strict=True)))
+        elif result.columns and describe:
             out += pw.row_description(result.columns)
         out += b"".join(pw.data_row(row) for row in result.rows)
         out += pw.command_complete(result.tag)
@@ -781,141 +472,6 @@ class ClientSession:
         if entry is not None:
             self.server.log.finish(self.db, entry, status=status, error=error, rows=rows)
 
-    # Relay thread ----------------------------------------------------------------------------
-
-    def _relay(self) -> None:
-        try:
-            assert self._backend is not None
-            while not self._closed:
-                self._relay_one(pw.read_message(self._backend))
-        except (pw.ConnectionClosed, OSError):
-            pass
-        except Exception:
-            log.exception("emulator relay failed")
-        finally:
-            self.close()
-
-    def _relay_one(self, msg: pw.Message) -> None:
-        if msg.type in (b"E", b"Z"):
-            msg = self.server.targets.on_reply(self, msg)  # a dropped target replica's error
-        kind = msg.type
-        with self._cond:
-            head = self._pending[0] if self._pending else None
-        if kind == b"S":
-            name, offset = pw.cstring(msg.payload)
-            if name == "application_name":
-                self.application_name, _ = pw.cstring(msg.payload, offset)
-        if head is None or kind in (b"S", b"N", b"A"):
-            if head is None or not head.swallow:
-                self._pass_on(msg)
-            return
-        if kind == b"E":
-            self._on_backend_error(head, msg)
-            return
-        done = _TERMINAL.get(head.kind, ())
-        if kind in (b"C", b"I") and head.kind in ("query", "poison", "execute"):
-            self._finish_next_log(head, "success", rows=_rows_of(msg))
-        if kind == b"Z":
-            self._on_ready(head, msg)
-            return
-        self._pass_on(msg, head)
-        if kind in done:
-            self._pop(head)
-
-    def _on_backend_error(self, head: Pending, msg: pw.Message) -> None:
-        fields = pw.error_fields(msg.payload)
-        self._backend_failed_last = True
-        if head.kind in ("query", "poison"):
-            self._finish_next_log(head, "error", error=fields.get("M"))
-            for _ in list(head.logs):
-                self._finish_next_log(head, "aborted")
-            self._pass_on(msg, head)
-            return
-        self._pass_on(msg, head)
-        # PostgreSQL now discards every message up to the next Sync, so the requests queued
-        # before it get no reply. Those the front thread forwards later, until it forwards a
-        # Sync, are discarded there (`_forward`): the two are decided under the same lock.
-        with self._cond:
-            skipped = []
-            while self._pending and self._pending[0].kind != "sync":
-                skipped.append(self._pending.popleft())
-            if not self._pending:
-                self._skipping = True
-                # No statement of the batch so far has a log entry to carry the error: the
-                # first one the front thread discards will.
-                logged = any(item.logs for item in skipped)
-                self._skip_error = None if logged else fields.get("M")
-            self._cond.notify_all()
-        error = fields.get("M")
-        for item in skipped:
-            error = self._skipped(item, error=error)
-
-    def _on_ready(self, head: Pending, msg: pw.Message) -> None:
-        status = msg.payload[:1]
-        self._backend_status = status
-        if head.marks_control:
-            # Before the client hears Ready: its next statement must see what the call armed.
-            self.server.mark_stale()
-        if not (head.swallow or head.hide_ready):
-            self._pass_on(msg, head)
-        with self._cond:
-            if self._pending and self._pending[0] is head:
-                self._pending.popleft()
-            if not self._pending and status == b"I":
-                self.in_block = False
-            if head.kind != "poison":
-                self._backend_failed_last = self._backend_failed_last and head.hide_ready
-            self._cond.notify_all()
-        self._after_done(head)
-        if self._dropping:
-            self.close()
-
-    def _pop(self, head: Pending) -> None:
-        with self._cond:
-            if self._pending and self._pending[0] is head:
-                self._pending.popleft()
-            self._cond.notify_all()
-        self._after_done(head)
-
-    def _skipped(self, item: Pending, *, error: str | None) -> str | None:
-        """A request PostgreSQL discarded after an error. The first statement of the batch
-        with a log entry is the one that failed and logs the error; the rest end as aborted.
-        Returns the error if this request did not log it."""
-        for _ in list(item.logs):
-            self._finish_next_log(item, "aborted" if error is None else "error", error=error)
-            error = None
-        self._after_done(item)
-        return error
-
-    def _after_done(self, item: Pending) -> None:
-        if item.marks_control:
-            self.server.mark_stale()
-        if item.drop_after:
-            self._dropping = True
-
-    def _pass_on(self, msg: pw.Message, head: Pending | None = None) -> None:
-        if self._dropping or (head is not None and head.swallow):
-            return
-        if head is not None and head.drop_after and msg.type in (b"C", b"I", b"E", b"s"):
-            # The statement ran; the client must never hear so.
-            self._dropping = True
-            return
-        self._send(msg.encode())
-
-    def _finish_next_log(
-        self, item: Pending, status: str, *, error: str | None = None, rows: int | None = None
-    ) -> None:
-        if item.logs:
-            self._finish(item.logs.pop(0), status, error=error, rows=rows)
-
-
-_TERMINAL: dict[str, tuple[bytes, ...]] = {
-    "parse": (b"1",),
-    "bind": (b"2",),
-    "describe": (b"T", b"n"),
-    "execute": (b"C", b"I", b"s"),
-    "close": (b"3",),
-}
 
 _FRONT_HANDLERS = {
     b"Q": ClientSession._on_query,
@@ -927,13 +483,6 @@ _FRONT_HANDLERS = {
     b"S": ClientSession._on_sync,
     b"H": ClientSession._on_flush,
 }
-
-
-def _aborted_transaction() -> MzError:
-    return MzError(
-        "current transaction is aborted, commands ignored until end of transaction block",
-        sqlstate="25P02",
-    )
 
 
 def _query(sql: str) -> bytes:
@@ -949,52 +498,3 @@ def _refused(sql: str, error: MzError) -> policy.Analysis:
         calls_emulator=False,
         error=error,
     )
-
-
-def _mz_class(stmt: object) -> str:
-    """Materialize-only statements: SHOW and SET are neutral, the rest is DDL."""
-    return (
-        "control"
-        if statements.returns_rows(stmt) or statements.is_session_statement(stmt)
-        else "single"
-    )
-
-
-def _rows_of(msg: pw.Message) -> int | None:
-    if msg.type != b"C":
-        return None
-    tag, _ = pw.cstring(msg.payload)
-    last = tag.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else None
-
-
-def _first_word(sql: str) -> str:
-    words = sql.lstrip("( \t\r\n").split(None, 1)
-    return words[0].upper().rstrip(";") if words else ""
-
-
-def _timeout_seconds(value: str) -> float | None:
-    """statement_timeout as PostgreSQL reads it: milliseconds, or a number with a unit."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s|min|h)?\s*", value)
-    if m is None:
-        return None
-    scale = {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}[m[2]]
-    return float(m[1]) * scale
-
-
-def _split_options(options: str) -> list[tuple[str, str]]:
-    """`-c name=value` and `--name=value` pairs of the startup `options` parameter."""
-    result = []
-    tokens = options.replace("\\ ", "\0").split()
-    i = 0
-    while i < len(tokens):
-        token = tokens[i].replace("\0", " ")
-        if token == "-c" and i + 1 < len(tokens):
-            token = tokens[i + 1].replace("\0", " ")
-            i += 1
-        elif token.startswith("-c") or token.startswith("--"):
-            token = token[2:]
-        name, _, value = token.partition("=")
-        result.append((name.replace("-", "_"), value))
-        i += 1
-    return result

@@ -39,6 +39,21 @@ class TargetedStatements:
         self._lock = threading.Lock()
         self._running: dict[Any, str] = {}  # session -> target replica id
         self._lost: set[Any] = set()  # sessions whose backend was cancelled for that reason
+        # Targeted subscriptions, waiting in the proxy rather than in PostgreSQL:
+        # (session, cursor name or "" for a plain SUBSCRIBE) -> target replica id.
+        self._watched: dict[tuple[Any, str], str] = {}
+
+    def watch(self, session: Any, key: str, replica_id: str) -> None:
+        """A subscription of ``session`` follows ``replica_id`` until ``unwatch``."""
+        with self._lock:
+            self._watched[(session, key)] = replica_id
+
+    def unwatch(self, session: Any, key: str | None = None) -> None:
+        """Stop following one subscription of the session, or all of them (key None)."""
+        with self._lock:
+            for item in [k for k in self._watched if k[0] is session]:
+                if key is None or item[1] == key:
+                    del self._watched[item]
 
     def note(self, session: Any, replica_id: str | None) -> None:
         """The session forwards a statement now: targeted at ``replica_id``, or not (None)."""
@@ -52,24 +67,32 @@ class TargetedStatements:
         """Cancel targeted statements whose replica was dropped; returns how many. Free when
         none is in flight (the usual case), so it can run after every DDL."""
         with self._lock:
-            if not self._running:
+            if not self._running and not self._watched:
                 return 0
             running = dict(self._running)
+            watched = dict(self._watched)
         try:
-            return self._cancel_lost(running)
+            return self._cancel_lost(running, watched)
         except psycopg.Error:  # called after DDL that succeeded: never fail that statement
             log.warning("could not check replica-targeted statements", exc_info=True)
             return 0
 
-    def _cancel_lost(self, running: dict[Any, str]) -> int:
+    def _cancel_lost(self, running: dict[Any, str], watched: dict[tuple[Any, str], str]) -> int:
         with self._backend.connect_admin() as conn:
             live = {
                 str(r[0])
                 for r in conn.execute(
                     "SELECT id FROM mz_emulator.replicas WHERE id = ANY(%s) AND dropped_at IS NULL",
-                    (sorted(set(running.values())),),
+                    (sorted(set(running.values()) | set(watched.values())),),
                 ).fetchall()
             }
+            with self._lock:
+                for (session, key), replica_id in watched.items():
+                    if replica_id in live or self._watched.get((session, key)) != replica_id:
+                        continue
+                    del self._watched[(session, key)]
+                    # The subscription sees it when it next waits or fetches (subscribe.py).
+                    session.subscriptions.lost.add(key)
             doomed = []
             with self._lock:
                 for session, replica_id in running.items():
@@ -103,6 +126,7 @@ class TargetedStatements:
         return pw.Message(b"E", encoded[5:])  # past the type byte and length
 
     def forget(self, session: Any) -> None:
+        self.unwatch(session)
         with self._lock:
             self._running.pop(session, None)
             self._lost.discard(session)

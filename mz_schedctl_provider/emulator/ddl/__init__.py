@@ -1,0 +1,1 @@
+"""Materialize-only statements by family; ``statements`` parses and dispatches them."""

@@ -1,378 +1,93 @@
-"""Tokenizer and recursive-descent parser for the Materialize-only statements the emulator handles.
+"""Recursive-descent parser for the Materialize-only statements the emulator handles.
 
-Lexing is PostgreSQL's own (``pglast.parser.scan``), so quoting rules are exactly the server's:
-quoted identifiers with ``""`` escapes, unicode, ``''`` in strings, E'' and dollar quoting. The
-parser only recognises the statements Materialize has and PostgreSQL lacks (cluster DDL,
+The parser only recognises the statements Materialize has and PostgreSQL lacks (cluster DDL,
 indexes/materialized views/sources/sinks on clusters, cluster session variables, ALTER SYSTEM);
 anything else yields ``None`` so the caller passes it through to PostgreSQL.
+
+Lexing (PostgreSQL's own) lives in ``mzlex``, the statement objects in ``mzast``, the token
+cursor (helpers and option lists) in ``mzcursor``; their public names stay importable from here.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Union
-
-from pglast.parser import ParseError, scan
-
 from .errors import MzError
-
-# ---------------------------------------------------------------------------------------------
-# Tokens
-# ---------------------------------------------------------------------------------------------
-
-WORD = "word"  # keyword or unquoted identifier, lower-cased
-IDENT = "ident"  # quoted identifier, exact
-STRING = "string"  # decoded string constant
-NUMBER = "number"
-OP = "op"  # punctuation and operators, by text
-PARAM = "param"
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    value: str
-    start: int  # character offset in the statement text
-    end: int  # exclusive
-
-
-_SKIPPED = {"SQL_COMMENT", "C_COMMENT"}
-_SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def _decode_quoted_ident(text: str) -> str:
-    return text[1:-1].replace('""', '"')
-
-
-def _decode_unicode_escapes(body: str, escape: str = "\\") -> str:
-    """Decode U&'...'/U&"..." bodies: \\XXXX and \\+XXXXXX code points."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == escape and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt == escape:
-                out.append(escape)
-                i += 2
-                continue
-            if nxt == "+":
-                out.append(chr(int(body[i + 2 : i + 8], 16)))
-                i += 8
-                continue
-            out.append(chr(int(body[i + 1 : i + 5], 16)))
-            i += 5
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _decode_e_string(body: str) -> str:
-    """Decode the body of an E'...' constant (backslash escapes, '' quotes)."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "'" and body[i + 1 : i + 2] == "'":
-            out.append("'")
-            i += 2
-        elif ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt in _SIMPLE_ESCAPES:
-                out.append(_SIMPLE_ESCAPES[nxt])
-                i += 2
-            elif nxt == "x" and (m := re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :])):
-                out.append(chr(int(m.group(0), 16)))
-                i += 2 + len(m.group(0))
-            elif nxt == "u":
-                out.append(chr(int(body[i + 2 : i + 6], 16)))
-                i += 6
-            elif nxt == "U":
-                out.append(chr(int(body[i + 2 : i + 10], 16)))
-                i += 10
-            elif nxt in "01234567" and (m := re.match(r"[0-7]{1,3}", body[i + 1 :])):
-                out.append(chr(int(m.group(0), 8)))
-                i += 1 + len(m.group(0))
-            else:
-                out.append(nxt)
-                i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def decode_string(text: str) -> str:
-    """The value of a PostgreSQL string constant as written in the source."""
-    if text.startswith("$"):
-        tag_end = text.index("$", 1) + 1
-        return text[tag_end : len(text) - tag_end]
-    head = text[:2].lower()
-    if head == "e'":
-        return _decode_e_string(text[2:-1])
-    if head == "u&":
-        return _decode_unicode_escapes(text[3:-1].replace("''", "'"))
-    if head in ("b'", "x'", "n'"):
-        return text[2:-1].replace("''", "'")
-    return text[1:-1].replace("''", "'")
-
-
-def _make_token(sql: str, name: str, kind: str, start: int, end: int) -> Tok | None:
-    text = sql[start:end]
-    if name in _SKIPPED:
-        return None
-    if name == "IDENT":
-        if text.startswith('"'):
-            return Tok(IDENT, _decode_quoted_ident(text), start, end)
-        return Tok(WORD, text.lower(), start, end)
-    if name == "UIDENT":
-        return Tok(IDENT, _decode_unicode_escapes(text[3:-1].replace('""', '"')), start, end)
-    if name in ("SCONST", "USCONST", "BCONST", "XCONST"):
-        return Tok(STRING, decode_string(text), start, end)
-    if name in ("ICONST", "FCONST"):
-        return Tok(NUMBER, text, start, end)
-    if name == "PARAM":
-        return Tok(PARAM, text, start, end)
-    if kind != "NO_KEYWORD":
-        return Tok(WORD, text.lower(), start, end)
-    return Tok(OP, text, start, end)
-
-
-def tokenize(sql: str) -> list[Tok]:
-    """PostgreSQL lexical tokens of ``sql`` (comments dropped); lexical errors become MzError."""
-    try:
-        raw = scan(sql)
-    except ParseError as exc:
-        raise MzError(str(exc), sqlstate="42601") from exc
-    tokens: list[Tok] = []
-    for t in raw:
-        tok = _make_token(sql, t.name, t.kind, t.start, t.end + 1)
-        if tok is not None:
-            tokens.append(tok)
-    return tokens
-
-
-# ---------------------------------------------------------------------------------------------
-# Statement objects
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class OptionValue:
-    """A WITH/option-list value: a string, number, bool, word phrase and/or nested option list."""
-
-    text: str | None = None  # string/number text or word phrase ("on refresh", "manual")
-    kind: str = "none"  # 'string' | 'number' | 'words' | 'list' | 'none'
-    options: list[Option] | None = None  # nested list, e.g. ON REFRESH (...)
-    values: list[str] = field(default_factory=list)  # for comma lists (ALTER SYSTEM)
-
-
-@dataclass
-class Option:
-    name: str  # lower-case, words joined by one space: "replication factor"
-    value: OptionValue
-
-
-QualifiedName = tuple[str, ...]
-
-
-@dataclass
-class ReplicaDef:
-    name: str
-    options: list[Option]
-
-
-@dataclass
-class CreateCluster:
-    name: str
-    options: list[Option]
-    replicas: list[ReplicaDef] | None  # None: managed form
-
-
-@dataclass
-class CreateClusterReplica:
-    cluster: str
-    name: str
-    options: list[Option]
-
-
-@dataclass
-class DropCluster:
-    names: list[str]
-    if_exists: bool
-    cascade: bool
-
-
-@dataclass
-class DropClusterReplica:
-    targets: list[tuple[str, str]]
-    if_exists: bool
-
-
-@dataclass
-class AlterCluster:
-    name: str
-    if_exists: bool
-    action: str  # 'set' | 'reset' | 'rename'
-    options: list[Option] = field(default_factory=list)
-    reset: list[str] = field(default_factory=list)
-    with_options: list[Option] = field(default_factory=list)
-    new_name: str | None = None
-
-
-@dataclass
-class SetVariable:
-    name: str
-    value: str | None  # None: DEFAULT
-    local: bool = False
-
-
-@dataclass
-class ResetVariable:
-    name: str
-
-
-@dataclass
-class ShowVariable:
-    name: str
-
-
-@dataclass
-class ShowClusters:
-    pass
-
-
-@dataclass
-class ShowClusterReplicas:
-    pass
-
-
-@dataclass
-class AlterSystem:
-    name: str
-    values: list[str] | None  # None: RESET / DEFAULT
-
-
-@dataclass
-class CreateIndex:
-    name: str | None
-    default: bool
-    cluster: str | None
-    on: QualifiedName
-    columns: list[str]
-    if_not_exists: bool
-    sql: str
-
-
-@dataclass
-class CreateMaterializedView:
-    name: QualifiedName
-    cluster: str | None
-    query: str
-    if_not_exists: bool
-    or_replace: bool
-    sql: str
-
-
-@dataclass
-class CreateSource:
-    name: QualifiedName
-    cluster: str | None
-    source_type: str  # 'load-generator' | 'kafka' | 'postgres' | ...
-    generator: str | None  # COUNTER, AUCTION, ... for load generators
-    if_not_exists: bool
-    sql: str
-
-
-@dataclass
-class CreateSink:
-    name: QualifiedName
-    cluster: str | None
-    from_name: QualifiedName
-    sink_type: str
-    if_not_exists: bool
-    sql: str
-
-
-@dataclass
-class DropItems:
-    kind: str  # 'index' | 'materialized-view' | 'source' | 'sink'
-    names: list[QualifiedName]
-    if_exists: bool
-    cascade: bool
-
-
-Statement = Union[  # noqa: UP007 - a runtime alias; `|` of many classes reads worse
+from .mzast import (
+    SESSION_VARS,
+    SYSTEM_VARS,
+    AlterCluster,
+    AlterSystem,
     CreateCluster,
     CreateClusterReplica,
-    DropCluster,
-    DropClusterReplica,
-    AlterCluster,
-    SetVariable,
-    ResetVariable,
-    ShowVariable,
-    ShowClusters,
-    ShowClusterReplicas,
-    AlterSystem,
     CreateIndex,
     CreateMaterializedView,
-    CreateSource,
     CreateSink,
+    CreateSource,
+    DropCluster,
+    DropClusterReplica,
     DropItems,
+    Option,
+    OptionValue,
+    QualifiedName,
+    ReplicaDef,
+    ResetVariable,
+    SetVariable,
+    ShowClusterReplicas,
+    ShowClusters,
+    ShowVariable,
+    Statement,
+)
+from .mzcursor import TokenCursor
+from .mzlex import (
+    IDENT,
+    NUMBER,
+    OP,
+    PARAM,
+    STRING,
+    WORD,
+    Tok,
+    decode_string,
+    quote_ident,
+    redact,
+    tokenize,
+)
+
+__all__ = [
+    "IDENT",
+    "NUMBER",
+    "OP",
+    "PARAM",
+    "SESSION_VARS",
+    "STRING",
+    "SYSTEM_VARS",
+    "WORD",
+    "AlterCluster",
+    "AlterSystem",
+    "CreateCluster",
+    "CreateClusterReplica",
+    "CreateIndex",
+    "CreateMaterializedView",
+    "CreateSink",
+    "CreateSource",
+    "DropCluster",
+    "DropClusterReplica",
+    "DropItems",
+    "Option",
+    "OptionValue",
+    "QualifiedName",
+    "ReplicaDef",
+    "ResetVariable",
+    "SetVariable",
+    "ShowClusterReplicas",
+    "ShowClusters",
+    "ShowVariable",
+    "Statement",
+    "Tok",
+    "decode_string",
+    "parse_statement",
+    "quote_ident",
+    "redact",
+    "tokenize",
 ]
-
-# Session variables the emulator owns; SET/RESET/SHOW of other names go to PostgreSQL.
-SESSION_VARS = frozenset({"cluster", "cluster_replica", "statement_logging_sample_rate"})
-# System variables (ALTER SYSTEM / SHOW); values live in mz_emulator.settings.
-SYSTEM_VARS = frozenset(
-    {
-        "statement_logging_max_sample_rate",
-        "statement_logging_default_sample_rate",
-        "allowed_cluster_replica_sizes",
-        "max_replicas_per_cluster",
-    }
-)
-
-# Multi-word option names, longest first so "auto scaling strategy" wins over shorter prefixes.
-_OPTION_NAMES = sorted(
-    (
-        tuple(n.split())
-        for n in (
-            "size",
-            "replication factor",
-            "managed",
-            "schedule",
-            "auto scaling strategy",
-            "disk",
-            "introspection interval",
-            "introspection debugging",
-            "availability zone",
-            "availability zones",
-            "workload class",
-            "internal",
-            "billed as",
-            "hydration time estimate",
-            "on hydration",
-            "hydration size",
-            "linger duration",
-            "wait until ready",
-            "wait for",
-            "timeout",
-            "on timeout",
-            "tick interval",
-            "as of",
-            "up to",
-            "scale factor",
-            "max cardinality",
-            "keys",
-            "retain history",
-        )
-    ),
-    key=len,
-    reverse=True,
-)
 
 _LOAD_GENERATORS = {"counter", "auction", "marketing", "tpch", "datums", "clock", "key"}
 
@@ -382,160 +97,8 @@ _LOAD_GENERATORS = {"counter", "auction", "marketing", "tpch", "datums", "clock"
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parser:
-    def __init__(self, sql: str, tokens: list[Tok]) -> None:
-        self.sql = sql
-        self.toks = tokens
-        self.pos = 0
-
-    # -- token helpers ------------------------------------------------------------------------
-
-    def peek(self, offset: int = 0) -> Tok | None:
-        i = self.pos + offset
-        return self.toks[i] if i < len(self.toks) else None
-
-    def at_end(self) -> bool:
-        tok = self.peek()
-        return tok is None or (tok.kind == OP and tok.value == ";")
-
-    def is_word(self, *words: str, offset: int = 0) -> bool:
-        tok = self.peek(offset)
-        return tok is not None and tok.kind == WORD and tok.value in words
-
-    def is_op(self, op: str, offset: int = 0) -> bool:
-        tok = self.peek(offset)
-        return tok is not None and tok.kind == OP and tok.value == op
-
-    def accept_words(self, *words: str) -> bool:
-        """Consume the exact word sequence if present."""
-        for i, w in enumerate(words):
-            if not self.is_word(w, offset=i):
-                return False
-        self.pos += len(words)
-        return True
-
-    def accept_op(self, op: str) -> bool:
-        if self.is_op(op):
-            self.pos += 1
-            return True
-        return False
-
-    def found(self) -> str:
-        tok = self.peek()
-        if tok is None or (tok.kind == OP and tok.value == ";"):
-            return "EOF"
-        return self.sql[tok.start : tok.end]
-
-    def fail(self, expected: str) -> MzError:
-        return MzError(f"Expected {expected}, found {self.found()}", sqlstate="42601")
-
-    def expect_words(self, *words: str) -> None:
-        if not self.accept_words(*words):
-            raise self.fail(" ".join(w.upper() for w in words))
-
-    def expect_op(self, op: str) -> None:
-        if not self.accept_op(op):
-            raise self.fail(op)
-
-    def expect_end(self) -> None:
-        self.accept_op(";")
-        if self.peek() is not None:
-            raise self.fail("end of statement")
-
-    def ident(self) -> str:
-        tok = self.peek()
-        if tok is None or tok.kind not in (WORD, IDENT):
-            raise self.fail("identifier")
-        self.pos += 1
-        return tok.value
-
-    def qualified_name(self) -> QualifiedName:
-        parts = [self.ident()]
-        while self.accept_op("."):
-            parts.append(self.ident())
-        if len(parts) > 3:
-            raise MzError(
-                f"qualified name did not have between 1 and 3 components: {'.'.join(parts)}",
-                sqlstate="42601",
-            )
-        return tuple(parts)
-
-    def rest_text(self) -> str:
-        """Source text from the current token to the end (minus a trailing semicolon)."""
-        tok = self.peek()
-        if tok is None:
-            return ""
-        end = len(self.sql)
-        last = self.toks[-1]
-        if last.kind == OP and last.value == ";":
-            end = last.start
-        return self.sql[tok.start : end].strip()
-
-    # -- options ------------------------------------------------------------------------------
-
-    def option_name(self) -> str:
-        for words in _OPTION_NAMES:
-            if self.accept_words(*words):
-                return " ".join(words)
-        return self.ident().lower()
-
-    def option_value(self) -> OptionValue:
-        tok = self.peek()
-        if tok is None or (tok.kind == OP and tok.value in (",", ")", ";")):
-            return OptionValue()
-        if tok.kind == STRING:
-            self.pos += 1
-            return OptionValue(tok.value, "string")
-        if tok.kind == NUMBER or (tok.kind == OP and tok.value == "-"):
-            sign = ""
-            if tok.kind == OP:
-                self.pos += 1
-                sign = "-"
-                tok = self.peek()
-                if tok is None or tok.kind != NUMBER:
-                    raise self.fail("number")
-            self.pos += 1
-            return OptionValue(sign + tok.value, "number")
-        if tok.kind == OP and tok.value == "(":
-            return OptionValue(None, "list", self.option_list())
-        words: list[str] = []
-        while (t := self.peek()) is not None and t.kind in (WORD, IDENT):
-            words.append(t.value)
-            self.pos += 1
-        if not words:
-            raise self.fail("option value")
-        nested = self.option_list() if self.is_op("(") else None
-        return OptionValue(" ".join(words), "words", nested)
-
-    def option_list(self) -> list[Option]:
-        self.expect_op("(")
-        options: list[Option] = []
-        if self.accept_op(")"):
-            return options
-        while True:
-            name = self.option_name()
-            self.accept_op("=")
-            options.append(Option(name, self.option_value()))
-            if self.accept_op(")"):
-                return options
-            self.expect_op(",")
-
-    def in_cluster(self) -> str | None:
-        if self.accept_words("in", "cluster"):
-            return self.ident()
-        return None
-
-    def if_not_exists(self) -> bool:
-        return self.accept_words("if", "not", "exists")
-
-    def if_exists(self) -> bool:
-        return self.accept_words("if", "exists")
-
-    def cascade(self) -> bool:
-        if self.accept_words("cascade"):
-            return True
-        self.accept_words("restrict")
-        return False
+class _Parser(TokenCursor):
+    """The statement grammar: one method per statement family, over the shared cursor."""
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -874,25 +437,3 @@ def parse_statement(sql: str) -> Statement | None:
     if not tokens:
         return None
     return _Parser(sql, tokens).statement()
-
-
-def redact(sql: str) -> str:
-    """``sql`` with every string constant replaced by '<REDACTED>' (Materialize's redacted_sql)."""
-    try:
-        tokens = tokenize(sql)
-    except MzError:
-        return sql
-    out: list[str] = []
-    last = 0
-    for tok in tokens:
-        if tok.kind == STRING:
-            out.append(sql[last : tok.start])
-            out.append("'<REDACTED>'")
-            last = tok.end
-    out.append(sql[last:])
-    return "".join(out)
-
-
-def quote_ident(name: str) -> str:
-    """Always-quoted identifier (safe for any name)."""
-    return '"' + name.replace('"', '""') + '"'

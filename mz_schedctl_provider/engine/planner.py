@@ -1,9 +1,9 @@
 """decide: (signals, options) -> Plan, and next_states: (plan, apply result) -> states.
 
 The loop lives here; the arithmetic lives in the strategies and rails. Per cluster:
-load state -> scope -> validate rows -> run strategies by priority (each on its own state,
-skipped while in its cooldown) -> diff -> rails -> ids, cost, SQL. One cluster's bad row or
-odd state never stops the others.
+load state -> scope -> validate rows (row_config) -> run strategies by priority (each on its
+own state, skipped while in its cooldown) -> diff -> rails -> ids, cost, SQL. One cluster's
+bad row or odd state never stops the others.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from . import managed
-from .config import CommonConfig, ConfigError, Values, parse_common, row_enabled, validate_row
+from .config import row_enabled
 from .desired import Desired
 from .facts import ClusterContext, credits_of, is_predecessor_name, iso
 from .models import (
@@ -32,6 +32,7 @@ from .models import (
     Size,
     StrategyRow,
 )
+from .row_config import RowConfig, newest_rows, parse_rows
 from .safety import (
     DEFAULT_LIMITS,
     Limits,
@@ -46,21 +47,10 @@ from .safety import (
     scope_finding,
 )
 from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
-from .strategies import REGISTRY, Configured, StrategyInfo, suspending_strategies
+from .strategies import suspending_strategies
 
 Render = Callable[[Action], str]
 ACTION_NAMESPACE = uuid.UUID("5f1d3c2a-7b8e-4c1d-9a55-3d0e6f4b2a10")
-
-
-@dataclass(frozen=True)
-class RowConfig:
-    """A validated, enabled strategy row ready to run."""
-
-    spec: StrategyInfo
-    common: CommonConfig
-    # The strategy bound to this row's typed params.
-    strategy: Configured
-    updated_at: datetime | None
 
 
 @dataclass
@@ -114,116 +104,6 @@ def decide(
         clusters=tuple(plans),
         experimental=experimental,
     )
-
-
-def newest_rows(rows: Iterable[StrategyRow]) -> dict[str, list[StrategyRow]]:
-    """The newest row per (cluster_id, strategy_type): Materialize has no upsert."""
-    newest: dict[tuple[str, str], tuple[int, StrategyRow]] = {}
-    for i, row in enumerate(rows):
-        key = (row.cluster_id, row.strategy_type)
-        seen = newest.get(key)
-        if seen is None or _row_order(row, i) >= _row_order(seen[1], seen[0]):
-            newest[key] = (i, row)
-    out: dict[str, list[StrategyRow]] = {}
-    for (cluster_id, _), (_, row) in sorted(newest.items()):
-        out.setdefault(cluster_id, []).append(row)
-    return out
-
-
-def _row_order(row: StrategyRow, index: int) -> tuple[bool, str, int]:
-    return (row.updated_at is not None, iso(row.updated_at) if row.updated_at else "", index)
-
-
-def parse_rows(
-    *, rows: list[StrategyRow], cluster: Cluster, sizes: Mapping[str, Size], experimental: bool
-) -> tuple[list[RowConfig], list[str], list[Finding]]:
-    """(configs, errors, findings): every faulty row is named; experimental ones may be off."""
-    configs: list[RowConfig] = []
-    errors: list[str] = []
-    findings: list[Finding] = []
-    for row in rows:
-        spec = REGISTRY.get(row.strategy_type)
-        if spec is None:
-            err = ConfigError(
-                cluster_id=cluster.id,
-                cluster_name=cluster.name,
-                strategy=row.strategy_type,
-                key=None,
-                message=f"unknown strategy (known: {', '.join(sorted(REGISTRY))})",
-            )
-            errors.append(str(err))
-            continue
-        try:
-            values: Values = validate_row(
-                row=row, cluster_name=cluster.name, keys=spec.keys, sizes=sizes
-            )
-        except ConfigError as err:
-            errors.append(str(err))
-            continue
-        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:
-            # User data must never take the whole run down: a value no check foresaw is
-            # still this row's error, named, and the other clusters go on.
-            unforeseen = ConfigError(
-                cluster_id=cluster.id,
-                cluster_name=cluster.name,
-                strategy=row.strategy_type,
-                key=None,
-                message=f"config could not be validated ({type(exc).__name__}: {exc})"[:300],
-            )
-            errors.append(str(unforeseen))
-            continue
-        if spec.experimental and not experimental:
-            findings.append(
-                Finding(
-                    kind="experimental_off",
-                    severity="warning",
-                    strategy=spec.name,
-                    message=(
-                        f"{spec.name} is experimental and ignored: "
-                        "run the planner with experimental=True"
-                    ),
-                    code="experimental_off",
-                )
-            )
-            continue
-        configs.append(
-            RowConfig(
-                spec=spec,
-                common=parse_common(values),
-                strategy=spec.configure(values),
-                updated_at=row.updated_at,
-            )
-        )
-    clash = cross_row_error(configs=configs, cluster=cluster)
-    if clash is not None:
-        errors.append(clash)
-    return sorted(configs, key=lambda c: c.spec.priority), errors, findings
-
-
-def cross_row_error(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
-    """Rows valid alone but contradictory together, from the sizes each declares it holds: a
-    transient replica (a burst) of a size another row keeps for good (target_size) would be
-    taken for that row's replica and kept forever."""
-    claims = [(c.spec.name, claim) for c in configs for claim in c.strategy.size_claims()]
-    steady = [(name, claim) for name, claim in claims if claim.steady]
-    for name, claim in claims:
-        if claim.steady:
-            continue
-        for other_name, other in steady:
-            if other_name == name or other.size != claim.size:
-                continue
-            return str(
-                ConfigError(
-                    cluster_id=cluster.id,
-                    cluster_name=cluster.name,
-                    strategy=name,
-                    key=claim.key,
-                    message=(
-                        f"equals {other.key} {other.size!r}: {claim.what} must be another size"
-                    ),
-                )
-            )
-    return None
 
 
 def owned_names(

@@ -2,8 +2,8 @@
 
 The loop lives here; the arithmetic lives in the strategies and rails. Per cluster:
 load state -> scope -> validate rows (row_config) -> run strategies by priority (each on its
-own state, skipped while in its cooldown) -> diff -> rails -> ids, cost, SQL. One cluster's
-bad row or odd state never stops the others.
+own state; in its cooldown only its own new actions wait: cooldown.py) -> diff -> rails -> ids,
+cost, SQL. One cluster's bad row or odd state never stops the others.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from . import managed
 from .config import row_enabled
+from .cooldown import may_decide_while_cooling
 from .desired import Desired
 from .facts import ClusterContext, credits_of, is_predecessor_name, iso
 from .models import (
@@ -150,10 +151,6 @@ def run_strategies(
         name = config.spec.name
         own = dict(state.strategies.get(name, {}))
         until = cooldown_until(state=state, config=config)
-        if until is not None and now < until:
-            out.states[name] = own
-            out.notes.append(f"{name}: in cooldown until {iso(until)}")
-            continue
         result = config.strategy.run(
             ctx=ctx,
             state=own,
@@ -161,6 +158,14 @@ def run_strategies(
             desired=out.desired,
             row_updated_at=config.updated_at,
         )
+        if until is not None and now < until:
+            # Still run: its last decision holds, a resume never waits; only a new action of
+            # its own is delayed (cooldown.py).
+            if not may_decide_while_cooling(ctx=ctx, before=out.desired, after=result.desired):
+                out.states[name] = own
+                out.notes.append(f"{name}: in cooldown until {iso(until)}")
+                continue
+            out.notes.append(f"{name}: in cooldown until {iso(until)}; its decision holds")
         new_state = dict(result.state)
         if LAST_ACTION_KEY in own:
             new_state[LAST_ACTION_KEY] = own[LAST_ACTION_KEY]  # cooldown anchor: persist's to move

@@ -47,6 +47,7 @@ from .safety import (
     recent_count,
     scope_finding,
 )
+from .shadow import shadow_finding, unclaimed
 from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
 from .strategies import suspending_strategies
 
@@ -326,9 +327,13 @@ def decide_cluster(
         actions += shadow_only(real=real.actions, shadow=shadow.actions)
         for c in configs:
             if c.common.shadow:
-                states[c.spec.name] = shadow.states[c.spec.name]
+                states[c.spec.name] = unclaimed(state=shadow.states[c.spec.name], ctx=ctx)
         notes += [f"shadow {n}" for n in shadow.notes if n not in real.notes]
-        found += [f for f in shadow.findings if f.strategy is not None and f not in real.findings]
+        found += [
+            shadow_finding(f)
+            for f in shadow.findings
+            if f.strategy is not None and f not in real.findings
+        ]
     new_state = ClusterState(
         strategies=states,
         owned=tuple(n for n in state.owned if cluster.replica(n)),

@@ -69,6 +69,9 @@ def stuck_finding(
     replicas = [r for r in ctx.cluster.replicas if r.name in {b.name for b in base}]
     ooms = sum(r.oom_count for r in replicas)
     crashes = sum(r.crash_count for r in replicas)
+    # crash_count counts every offline event, OOM kills included (shrink_to_fit's threshold
+    # wants them all): the message names the OOMs once and the rest as other crashes.
+    others = max(0, crashes - ooms)
     names = ", ".join(repr(b.name) for b in base)
     return Finding(
         kind="stuck",
@@ -76,7 +79,7 @@ def stuck_finding(
         strategy=NAME,
         message=(
             f"stuck: base replica(s) {names} not hydrated after {int(waited_s)}s "
-            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {crashes} crash(es) "
+            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {others} other crash(es) "
             "in the window; the burst replica is kept (it may be the only one serving); "
             "resize the cluster by hand"
         ),

@@ -79,8 +79,8 @@ def stuck_finding(
         strategy=NAME,
         message=(
             f"stuck: base replica(s) {names} not hydrated after {int(waited_s)}s "
-            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {others} other crash(es) "
-            "in the window; the burst replica is kept (it may be the only one serving); "
+            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {others} other "
+            "crash(es) in the window; the burst replica is kept (it may be the only one serving); "
             "resize the cluster by hand"
         ),
         details={"oom_count": ooms, "crash_count": crashes, "waited_s": int(waited_s)},

@@ -16,7 +16,7 @@ from ..facts import (
     seconds_between,
 )
 from ..models import DesiredReplica, Finding, JsonObject
-from .base import SizeClaim, StrategyResult, StrategySpec
+from .base import NameClaim, SizeClaim, StrategyResult, StrategySpec
 
 NAME = "burst"
 
@@ -172,6 +172,12 @@ def size_claims(params: BurstParams) -> tuple[SizeClaim, ...]:
     )
 
 
+def name_claims(params: BurstParams) -> tuple[NameClaim, ...]:
+    """The burst's name (configured or "burst") is transient: it is dropped once the base is
+    hydrated, so another row's kept replica must not carry it."""
+    return (NameClaim(key="replica_name", name=params.replica_name, steady=False, what="a burst"),)
+
+
 NOT_APPLICABLE_TO_MANAGED = (
     "burst is not applicable to a managed cluster: its replicas all have the cluster's "
     "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
@@ -192,4 +198,5 @@ SPEC: StrategySpec[BurstParams] = StrategySpec(
     run=run,
     not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
     size_claims=size_claims,
+    name_claims=name_claims,
 )

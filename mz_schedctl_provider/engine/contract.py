@@ -85,7 +85,9 @@ RULES: dict[type[Any], Rules] = {
                 "description": "statement logging can see activity (max sample rate > 0)"
             },
             "crash_window_s": _COUNT,
-        }
+        },
+        omit_default=frozenset({"cluster_names"}),
+        sorted_keys=frozenset({"cluster_names"}),
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),
     Replica: Rules(
@@ -119,7 +121,12 @@ RULES: dict[type[Any], Rules] = {
             }
         }
     ),
-    Plan: Rules(order=("cycle_id", "now", "dry_run", "experimental")),
+    Plan: Rules(
+        order=("cycle_id", "now", "dry_run", "experimental"),
+        # Plan-level findings (rows for unknown cluster ids) came later: absent when none, so
+        # older plans load and plans without any keep their bytes.
+        omit_default=frozenset({"findings"}),
+    ),
     ClusterPlan: Rules(
         order=(
             "cluster_id",

@@ -176,6 +176,9 @@ class Signals:
     strategies: tuple[StrategyRow, ...] = ()
     states: tuple[StateRow, ...] = ()
     recent_actions: tuple[RecentAction, ...] = ()
+    # id -> name of clusters out of scope that a row for an unknown cluster id points at (by
+    # name, or by id in other case): the hint of that row's warning (unknown_rows.py).
+    cluster_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,8 @@ class Plan:
     dry_run: bool
     clusters: tuple[ClusterPlan, ...] = ()
     experimental: bool = False
+    # About no cluster of the plan (a row for an unknown cluster id): warnings, never errors.
+    findings: tuple[Finding, ...] = ()
 
     def errors(self) -> list[str]:
         """Every run-failing problem, prefixed by its cluster name."""

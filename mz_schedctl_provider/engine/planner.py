@@ -50,6 +50,7 @@ from .safety import (
 from .shadow import shadow_finding, unclaimed
 from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
 from .strategies import suspending_strategies
+from .unknown_rows import unknown_cluster_findings
 
 Render = Callable[[Action], str]
 ACTION_NAMESPACE = uuid.UUID("5f1d3c2a-7b8e-4c1d-9a55-3d0e6f4b2a10")
@@ -105,6 +106,11 @@ def decide(
         dry_run=dry_run,
         clusters=tuple(plans),
         experimental=experimental,
+        findings=unknown_cluster_findings(
+            rows=rows,
+            clusters={**signals.cluster_names, **{c.id: c.name for c in signals.clusters}},
+            pattern=pattern,
+        ),
     )
 
 

@@ -54,6 +54,7 @@ ReasonCode = Literal[
     "state_reset",
     "schedule_refused",
     "schedule_unresolved",
+    "unknown_cluster",
 ]
 
 REASON_CODES: Mapping[ReasonCode, str] = {
@@ -95,6 +96,7 @@ REASON_CODES: Mapping[ReasonCode, str] = {
     "state_reset": "a state row of another version: started from a fresh state",
     "schedule_refused": "schedule: not suspended (the controller's own cluster)",
     "schedule_unresolved": "schedule: the window wants replicas but none is known",
+    "unknown_cluster": "a strategy row whose cluster_id is no cluster's id: ignored (a warning)",
 }
 
 ALL_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .config import CommonConfig, ConfigError, Values, parse_common, validate_row
-from .facts import iso
+from .facts import PREDECESSOR_BURST_SUFFIX, iso
 from .models import Cluster, Finding, Size, StrategyRow
 from .strategies import REGISTRY, Configured, StrategyInfo
 
@@ -111,9 +111,52 @@ def parse_rows(
 
 
 def cross_row_error(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
-    """Rows valid alone but contradictory together, from the sizes each declares it holds: a
-    transient replica (a burst) of a size another row keeps for good (target_size) would be
-    taken for that row's replica and kept forever."""
+    """Rows valid alone but contradictory together, from the sizes and names each declares it
+    holds: a transient replica (a burst) of a size or a name another row keeps for good
+    (target_size, a schedule window) would be taken for that row's replica: kept forever, or
+    the resize never happens."""
+    return _size_clash(configs=configs, cluster=cluster) or _name_clash(
+        configs=configs, cluster=cluster
+    )
+
+
+def _name_clash(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
+    """A transient name equal to a kept one, or a kept name that reads as the predecessor's
+    burst (``<cluster>_burst``, which burst recognises as its own)."""
+    claims = [(c.spec.name, claim) for c in configs for claim in c.strategy.name_claims()]
+    transient = [(name, claim) for name, claim in claims if not claim.steady]
+    predecessor = f"{cluster.name}{PREDECESSOR_BURST_SUFFIX}"
+    for name, claim in claims:
+        if not claim.steady:
+            continue
+        for other_name, other in transient:
+            if other_name == name:
+                continue
+            if other.name == claim.name:
+                message = (
+                    f"equals {other_name}'s {other.key} {other.name!r}: {claim.what} "
+                    f"must not carry the name of {other.what}"
+                )
+            elif claim.name == predecessor:
+                message = (
+                    f"{claim.name!r} is the predecessor's burst name, which {other_name} "
+                    f"drops as {other.what}: choose another name"
+                )
+            else:
+                continue
+            return str(
+                ConfigError(
+                    cluster_id=cluster.id,
+                    cluster_name=cluster.name,
+                    strategy=name,
+                    key=claim.key,
+                    message=message,
+                )
+            )
+    return None
+
+
+def _size_clash(*, configs: list[RowConfig], cluster: Cluster) -> str | None:
     claims = [(c.spec.name, claim) for c in configs for claim in c.strategy.size_claims()]
     steady = [(name, claim) for name, claim in claims if claim.steady]
     for name, claim in claims:

@@ -31,6 +31,8 @@ def plan_lines(
             f"{len(plan.clusters)} cluster(s), {actions} action(s)",
         )
     ]
+    for finding in plan.findings:
+        lines.append(("warning", f"  {finding.severity}: {finding.message}"))
     if not plan.clusters:
         lines.append(("info", "  no clusters with enabled strategies in scope"))
     for cp in plan.clusters:

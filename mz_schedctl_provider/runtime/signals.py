@@ -20,6 +20,7 @@ from mz_schedctl_provider.engine.models import (
     Size,
     StrategyRow,
 )
+from mz_schedctl_provider.engine.unknown_rows import stray_rows
 from mz_schedctl_provider.runtime.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database, DatabaseError
 from mz_schedctl_provider.runtime.store import Store
@@ -104,6 +105,11 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
         for row in clusters_rows
         if row[0] in scoped_ids and (pattern is None or pattern.fullmatch(row[1]))
     }
+    # Rows for no cluster's id stay in the document, with the clusters they point at: decide
+    # reports each (engine/unknown_rows.py) instead of ignoring it without a word.
+    stray, cluster_names = stray_rows(
+        rows=strategies, clusters={row[0]: row[1] for row in clusters_rows}, pattern=pattern
+    )
     objects, object_ids = _objects(db, wanted)
     replicas = _replicas(db, wanted, object_ids)
     activity = _activity(db, strategies)
@@ -127,9 +133,10 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
         crash_window_s=float(CRASH_WINDOW_S),
         sizes=_sizes(db),
         clusters=clusters,
-        strategies=tuple(r for r in strategies if r.cluster_id in wanted),
+        strategies=(*(r for r in strategies if r.cluster_id in wanted), *stray),
         states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
         recent_actions=tuple(a for a in store.read_recent_actions() if a.cluster_id in wanted),
+        cluster_names=cluster_names,
     )
 
 

@@ -85,6 +85,8 @@ def test_oom_looping_base_past_max_burst_keeps_burst_and_reports_stuck_with_oom_
     (stuck,) = [f for f in cp.findings if f.kind == "stuck"]
     assert stuck.severity == "error"
     assert stuck.details["oom_count"] == 7
+    # Defect 14: the 7 OOMs are also in crash_count (every offline event): counted once.
+    assert "7 OOM kill(s) and 0 other crash(es)" in stuck.message
     assert stuck.code == "stuck" and stuck.details["waited_s"] == 7200
     assert cp.errors == (stuck.message,)
 

@@ -193,3 +193,70 @@ def test_burst_of_the_target_size_is_refused() -> None:
     (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
     assert cp.actions == ()
     assert "key 'burst_replica_size': equals target_size '800cc'" in cp.errors[0]
+
+
+def test_burst_replica_name_equal_to_the_target_replica_name_is_refused() -> None:
+    # Defect 10: the burst named like target_size's replica: the target replica was taken for
+    # the burst (or the other way round) and the resize never happened.
+    for target_cfg, burst_name in [
+        ({"target_size": "100cc", "replica_name": "main"}, "main"),
+        ({"target_size": "100cc"}, "r_100cc"),  # target_size's default name
+        ({"target_size": "100cc", "replica_name": "burst"}, None),  # burst's default name
+    ]:
+        burst_cfg: dict[str, object] = {"burst_replica_size": "800cc"}
+        if burst_name is not None:
+            burst_cfg["replica_name"] = burst_name
+        sig = signals(
+            cluster("c", replica("r_25cc", "25cc")),
+            [row("u10", "target_size", target_cfg), row("u10", "burst", burst_cfg)],
+        )
+        (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
+        assert cp.actions == ()
+        (error,) = cp.errors
+        shown = burst_name or "burst"
+        assert (
+            f"strategy 'target_size': key 'replica_name': equals burst's replica_name {shown!r}"
+            in (error)
+        ), error
+
+
+def test_target_replica_named_like_the_predecessor_burst_is_refused() -> None:
+    sig = signals(
+        cluster("c", replica("r_25cc", "25cc")),
+        [
+            row("u10", "target_size", {"target_size": "100cc", "replica_name": "c_burst"}),
+            row("u10", "burst", {"burst_replica_size": "800cc"}),
+        ],
+    )
+    (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
+    assert cp.actions == ()
+    (error,) = cp.errors
+    assert "'c_burst' is the predecessor's burst name" in error
+
+
+def test_burst_of_a_schedule_window_size_is_refused() -> None:
+    window = {"days": ["mon"], "start": "08:00", "end": "19:00", "size": "800cc"}
+    sig = signals(
+        cluster("c", replica("r_25cc", "25cc")),
+        [
+            row("u10", "schedule", {"timezone": "UTC", "windows": [window]}),
+            row("u10", "burst", {"burst_replica_size": "800cc"}),
+        ],
+    )
+    (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
+    assert cp.actions == ()
+    (error,) = cp.errors
+    assert "key 'burst_replica_size': equals windows[0].size '800cc'" in error
+
+
+def test_distinct_names_and_sizes_pass_the_cross_row_check() -> None:
+    sig = signals(
+        cluster("c", replica("r_25cc", "25cc")),
+        [
+            row("u10", "target_size", {"target_size": "100cc", "replica_name": "main"}),
+            row("u10", "burst", {"burst_replica_size": "800cc", "replica_name": "big"}),
+        ],
+    )
+    (cp,) = decide(sig, cycle_id="c", dry_run=False).clusters
+    assert cp.errors == ()
+    assert ("create_replica", "main") in [(a.kind, a.replica_name) for a in cp.actions]

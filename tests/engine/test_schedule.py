@@ -220,7 +220,8 @@ def test_spring_forward_a_missing_start_opens_at_the_next_instant_that_exists() 
     assert state_of(night, utc(2026, 3, 29, 2, 0)) == ("outside", None)  # 04:00 CEST
     ev = evaluate(params(night), utc(2026, 3, 29, 0, 30))
     assert ev.where == (
-        "outside windows at Sun 01:30 Europe/Berlin (next opens Sun 03:00 Europe/Berlin)"
+        "outside windows at Sun 01:30 CET (+01:00) Europe/Berlin "
+        "(next opens Sun 03:00 CEST (+02:00))"
     )
     # A window entirely inside the gap does not happen that day; a week later it does.
     gap = cfg({"days": ["sun"], "start": "02:00", "end": "02:30"})
@@ -254,7 +255,7 @@ def test_us_zone_both_transitions() -> None:
     assert state_of(spring, utc(2026, 3, 8, 7, 0)) == ("on", 0)
     ev = evaluate(params(spring), utc(2026, 3, 8, 7, 30))
     assert ev.where.startswith(
-        "inside windows[0] (sun 02:15-05:00, on) at Sun 03:30 America/New_York"
+        "inside windows[0] (sun 02:15-05:00, on) at Sun 03:30 EDT (-04:00) America/New_York"
     )
     # Fall back Sun 2026-11-01: 02:00 EDT -> 01:00 EST (06:00 UTC): 01:30 happens twice.
     fall = cfg({"days": ["sun"], "start": "01:30", "end": "02:30"}, timezone=ny)
@@ -275,13 +276,13 @@ def test_prewarm_behaves_as_inside_before_the_window_opens() -> None:
     ev = evaluate(params(warm), at(*monday, 7, 45))
     assert ev.verdict.key == ("on", 0) and ev.verdict.prewarm
     assert ev.where == (
-        "pre-warm for windows[0] (mon-fri 08:00-19:00, on, 200cc) at Mon 07:45 Europe/Berlin, "
-        "opens Mon 08:00 Europe/Berlin (closes Mon 19:00 Europe/Berlin)"
+        "pre-warm for windows[0] (mon-fri 08:00-19:00, on, 200cc) at Mon 07:45 CET (+01:00) "
+        "Europe/Berlin, opens Mon 08:00 CET (+01:00) (closes Mon 19:00 CET (+01:00))"
     )
     ev = evaluate(params(warm), at(2026, 11, 28, 12))
     assert ev.where == (
-        "outside windows at Sat 12:00 Europe/Berlin "
-        "(next opens Mon 08:00 Europe/Berlin, pre-warm from 07:45)"
+        "outside windows at Sat 12:00 CET (+01:00) Europe/Berlin "
+        "(next opens Mon 2026-11-30 08:00 CET (+01:00), pre-warm from 07:45)"
     )
     # Pre-warm reaches back over midnight (and pre-warm does not apply to off windows).
     past_midnight = cfg({"days": ["mon"], "start": "00:10", "end": "01:00"}, prewarm_s=1800)
@@ -304,15 +305,15 @@ def test_overlaps_on_wins_then_the_first_listed() -> None:
     assert state_of(config, at(*monday, 7, 49)) == ("off", 0)
     assert state_of(config, at(*monday, 7, 50)) == ("on", 1)
     ev = evaluate(params(config), at(*monday, 7, 30))
-    assert ev.where.endswith("(next opens Mon 08:00 Europe/Berlin, pre-warm from 07:50)")
+    assert ev.where.endswith("(next opens Mon 08:00 CET (+01:00), pre-warm from 07:50)")
 
 
 def test_reason_names_the_next_transition() -> None:
     config = cfg(OFFICE, {"days": ["mon"], "start": "19:00", "end": "20:00", "mode": "off"})
     ev = evaluate(params(config), at(2026, 11, 30, 10))
     assert ev.where == (
-        "inside windows[0] (mon-fri 08:00-19:00, on, 200cc) at Mon 10:00 Europe/Berlin "
-        "(then windows[1] (off) from Mon 19:00 Europe/Berlin)"
+        "inside windows[0] (mon-fri 08:00-19:00, on, 200cc) at Mon 10:00 CET (+01:00) "
+        "Europe/Berlin (then windows[1] (off) from Mon 19:00 CET (+01:00))"
     )
     always = cfg(
         {
@@ -344,7 +345,8 @@ def test_outside_suspends_on_purpose_and_remembers_the_replica_set() -> None:
     assert planned(cp) == [("drop_replica", "a", "25cc"), ("drop_replica", "b", "100cc")]
     assert cp.empty_on_purpose  # the last hydrated replica may go: the safety rail allows it
     reason = (
-        "outside windows at Sat 12:00 Europe/Berlin (next opens Mon 08:00 Europe/Berlin): suspend"
+        "outside windows at Sat 12:00 CET (+01:00) Europe/Berlin "
+        "(next opens Mon 2026-11-30 08:00 CET (+01:00)): suspend"
     )
     assert [a.codes for a in cp.actions] == [("schedule_off",), ("schedule_off",)]
     # The wording is the feature here: local time, zone and the next change.
@@ -412,8 +414,8 @@ def test_off_window_overrides_target_size_and_burst() -> None:
     assert cp.empty_on_purpose
     note = next(n for n in cp.notes if n.startswith("schedule:"))
     assert note == (
-        "schedule: inside windows[1] (mon 09:00-11:00, off) at Mon 10:00 Europe/Berlin "
-        "(closes Mon 11:00 Europe/Berlin): suspend; "
+        "schedule: inside windows[1] (mon 09:00-11:00, off) at Mon 10:00 CET (+01:00) "
+        "Europe/Berlin (closes Mon 11:00 CET (+01:00)): suspend; "
         "overrides 'r_100cc' (target_size), 'burst' (burst)"
     )
 
@@ -430,8 +432,8 @@ def test_keep_on_overrides_idle_suspend_and_is_not_empty_on_purpose() -> None:
     assert not cp.empty_on_purpose
     assert cp.notes[0].startswith("idle_suspend: idle for")
     assert cp.notes[1] == (
-        "schedule: inside windows[0] (mon-fri 08:00-19:00, on) at Mon 10:00 Europe/Berlin "
-        "(closes Mon 19:00 Europe/Berlin): keep on with 'a' (25cc); "
+        "schedule: inside windows[0] (mon-fri 08:00-19:00, on) at Mon 10:00 CET (+01:00) "
+        "Europe/Berlin (closes Mon 19:00 CET (+01:00)): keep on with 'a' (25cc); "
         "overrides idle_suspend's suspend"
     )
 
@@ -733,3 +735,23 @@ def test_schedule_plans_fit_the_plan_schema_and_round_trip() -> None:
         validator.validate(doc)
         assert len(json.dumps(doc)) < 2048
         assert plan_from_json(json.loads(json.dumps(doc))) == plan
+
+
+def test_reason_a_week_ahead_across_daylight_saving_shows_date_and_offset() -> None:
+    # Defect 14: a week before the spring-forward Sunday, "next opens Sun 03:05" read as today
+    # and hid that the offset changes: the date (not today) and the UTC offset are shown.
+    night = cfg({"days": ["sun"], "start": "03:05", "end": "04:00"})
+    ev = evaluate(params(night), utc(2026, 3, 22, 3, 0))  # Sun 2026-03-22 04:00 CET
+    assert ev.where == (
+        "outside windows at Sun 04:00 CET (+01:00) Europe/Berlin "
+        "(next opens Sun 2026-03-29 03:05 CEST (+02:00))"
+    )
+    # A zone without an abbreviation ("-03") shows its offset once.
+    sao_paulo = cfg(
+        {"days": ["sun"], "start": "03:05", "end": "04:00"}, timezone="America/Sao_Paulo"
+    )
+    ev = evaluate(params(sao_paulo), utc(2026, 3, 22, 12, 0))
+    assert ev.where == (
+        "outside windows at Sun 09:00 (-03:00) America/Sao_Paulo "
+        "(next opens Sun 2026-03-29 03:05 (-03:00))"
+    )

@@ -88,6 +88,8 @@ def test_oom_looping_base_keeps_the_burst_and_reports_the_cluster_stuck(
     )[0][0]
     assert logged == ooms
     assert f"{ooms} OOM kill(s)" in problem
+    # Each OOM is counted once: not again among the crashes.
+    assert f"{ooms} OOM kill(s) and 0 other crash(es)" in problem
 
     # The CLI says the same and fails the run, without a traceback; the burst stays.
     done = cli("apply", "--filter-clusters", name, url=emulator.url)
@@ -96,4 +98,26 @@ def test_oom_looping_base_keeps_the_burst_and_reports_the_cluster_stuck(
     assert "stuck" in done.stderr
     assert "Traceback" not in done.stderr
     assert replicas(emulator, name) == {"r1": "25cc", "burst": "800cc"}
+    assert cluster_id(emulator, name) == cid
+
+
+def test_one_injected_oom_is_reported_as_one_oom(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    """Defect 14: one inject_oom made the stuck message say "1 OOM kill(s) and 1 crash(es)".
+    Both drivers (the db fixture); the CLI run is psycopg 3."""
+    conn = db
+    cid = make_cluster(emulator, name, size="25cc", objects="mv", hydration="600 seconds")
+    add_strategy(emulator, cid, "burst", {"burst_replica_size": "800cc", "max_burst_s": 60})
+    run_cycle(conn, only=name)
+    assert replicas(emulator, name) == {"r1": "25cc", "burst": "800cc"}
+    emulator.advance(30)
+    emulator.inject_oom(name, "r1")
+    emulator.advance(40)  # 70 s > max_burst_s; r1 (600 s of data) is still hydrating
+    run = run_cycle(conn, only=name)
+    (problem,) = run.outcome.problems
+    assert problem.startswith(f"{name}: stuck")
+    assert "1 OOM kill(s) and 0 other crash(es)" in problem
+    done = cli("plan", "--filter-clusters", name, url=emulator.url)
+    assert "1 OOM kill(s) and 0 other crash(es)" in done.stdout + done.stderr
     assert cluster_id(emulator, name) == cid

@@ -153,3 +153,32 @@ def test_a_managed_cluster_is_resized_with_alter_cluster(emulator: Emulator, nam
     rows = audit(emulator, cid)
     assert [r.phase for r in rows] == ["intent", "outcome"]
     assert rows[1].executed and rows[1].ctx["kind"] == "alter_cluster"
+
+
+def test_a_burst_named_like_the_target_replica_is_refused_by_row(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    """Defect 10: burst replica_name equal to target_size's: the resize never happened. Now the
+    cross-row check names both rows' keys, the cluster is left alone, and the CLI fails the
+    run with the same line (no traceback)."""
+    cid = make_cluster(emulator, name, objects="index")
+    add_strategy(emulator, cid, "target_size", {"target_size": "100cc", "replica_name": "main"})
+    add_strategy(emulator, cid, "burst", {"burst_replica_size": "800cc", "replica_name": "main"})
+    emulator.advance(70)
+
+    run = run_cycle(db, only=name)
+
+    assert run.actions() == []
+    (problem,) = run.outcome.problems
+    assert (
+        f"cluster {name!r} ({cid}), strategy 'target_size': key 'replica_name': "
+        "equals burst's replica_name 'main'"
+    ) in problem
+    assert replicas(emulator, name) == {"r1": "25cc"}
+    assert audit(emulator, cid) == []
+
+    done = cli("apply", "--filter-clusters", name, url=emulator.url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "equals burst's replica_name 'main'" in done.stderr
+    assert replicas(emulator, name) == {"r1": "25cc"}

@@ -8,7 +8,15 @@ planner, managed.py and the signals reader ask the registered specs what they de
 from __future__ import annotations
 
 from . import burst, idle_suspend, schedule, shrink_to_fit, target_size
-from .base import Configured, RunStrategy, SizeClaim, StrategyInfo, StrategyResult, StrategySpec
+from .base import (
+    Configured,
+    NameClaim,
+    RunStrategy,
+    SizeClaim,
+    StrategyInfo,
+    StrategyResult,
+    StrategySpec,
+)
 
 REGISTRY: dict[str, StrategyInfo] = {}
 
@@ -34,6 +42,7 @@ for _module in (target_size, shrink_to_fit, burst, idle_suspend, schedule):
 __all__ = [
     "REGISTRY",
     "Configured",
+    "NameClaim",
     "RunStrategy",
     "SizeClaim",
     "StrategyInfo",

@@ -49,6 +49,22 @@ class SizeClaim:
     what: str = "a replica"
 
 
+@dataclass(frozen=True)
+class NameClaim:
+    """A replica name a row's config holds, for the planner's cross-row check.
+
+    ``steady``: the name of a replica kept for good (target_size's ``replica_name``). Not
+    steady: a transient replica's name (a burst's); one equal to a steady name would make the
+    kept replica be taken for the transient one, or the other way round (the resize never
+    happens, or the kept replica is dropped as a finished burst).
+    """
+
+    key: str
+    name: str
+    steady: bool
+    what: str = "a replica"
+
+
 class RunStrategy(Protocol[P_contra]):
     """(config, cluster facts, own previous state, now, desired-so-far) -> result."""
 
@@ -83,6 +99,8 @@ class Configured(Protocol):
     def activity_lookback_s(self) -> float | None: ...
 
     def size_claims(self) -> tuple[SizeClaim, ...]: ...
+
+    def name_claims(self) -> tuple[NameClaim, ...]: ...
 
 
 class StrategyInfo(Protocol):
@@ -137,6 +155,10 @@ class Bound(Generic[P]):
         claims = self.spec.size_claims
         return claims(self.params) if claims is not None else ()
 
+    def name_claims(self) -> tuple[NameClaim, ...]:
+        claims = self.spec.name_claims
+        return claims(self.params) if claims is not None else ()
+
 
 @dataclass(frozen=True)
 class StrategySpec(Generic[P]):
@@ -159,6 +181,8 @@ class StrategySpec(Generic[P]):
     activity_lookback: Callable[[P], float | None] | None = None
     # The sizes these params hold (see SizeClaim); None: none.
     size_claims: Callable[[P], tuple[SizeClaim, ...]] | None = None
+    # The replica names these params hold (see NameClaim); None: none.
+    name_claims: Callable[[P], tuple[NameClaim, ...]] | None = None
 
     def configure(self, values: Values) -> Configured:
         return Bound(spec=self, params=self.build(values))

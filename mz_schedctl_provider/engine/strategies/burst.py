@@ -16,7 +16,7 @@ from ..facts import (
     seconds_between,
 )
 from ..models import DesiredReplica, Finding, JsonObject
-from .base import SizeClaim, StrategyResult, StrategySpec
+from .base import NameClaim, SizeClaim, StrategyResult, StrategySpec
 
 NAME = "burst"
 
@@ -69,6 +69,9 @@ def stuck_finding(
     replicas = [r for r in ctx.cluster.replicas if r.name in {b.name for b in base}]
     ooms = sum(r.oom_count for r in replicas)
     crashes = sum(r.crash_count for r in replicas)
+    # crash_count counts every offline event, OOM kills included (shrink_to_fit's threshold
+    # wants them all): the message names the OOMs once and the rest as other crashes.
+    others = max(0, crashes - ooms)
     names = ", ".join(repr(b.name) for b in base)
     return Finding(
         kind="stuck",
@@ -76,8 +79,8 @@ def stuck_finding(
         strategy=NAME,
         message=(
             f"stuck: base replica(s) {names} not hydrated after {int(waited_s)}s "
-            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {crashes} crash(es) "
-            "in the window; the burst replica is kept (it may be the only one serving); "
+            f"(max_burst_s {int(params.max_burst_s)}), {ooms} OOM kill(s) and {others} other "
+            "crash(es) in the window; the burst replica is kept (it may be the only one serving); "
             "resize the cluster by hand"
         ),
         details={"oom_count": ooms, "crash_count": crashes, "waited_s": int(waited_s)},
@@ -169,6 +172,12 @@ def size_claims(params: BurstParams) -> tuple[SizeClaim, ...]:
     )
 
 
+def name_claims(params: BurstParams) -> tuple[NameClaim, ...]:
+    """The burst's name (configured or "burst") is transient: it is dropped once the base is
+    hydrated, so another row's kept replica must not carry it."""
+    return (NameClaim(key="replica_name", name=params.replica_name, steady=False, what="a burst"),)
+
+
 NOT_APPLICABLE_TO_MANAGED = (
     "burst is not applicable to a managed cluster: its replicas all have the cluster's "
     "size, and a resize by ALTER CLUSTER is a graceful reconfiguration that already keeps "
@@ -189,4 +198,5 @@ SPEC: StrategySpec[BurstParams] = StrategySpec(
     run=run,
     not_applicable_to_managed=NOT_APPLICABLE_TO_MANAGED,
     size_claims=size_claims,
+    name_claims=name_claims,
 )

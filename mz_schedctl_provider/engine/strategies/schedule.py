@@ -40,7 +40,7 @@ from ..desired import Desired, Removal
 from ..facts import ClusterContext
 from ..managed import want_size
 from ..models import Finding, JsonObject, JsonValue, Size
-from .base import StrategyResult, StrategySpec
+from .base import SizeClaim, StrategyResult, StrategySpec
 from .converge import converge_to_one
 from .remembered import FACTOR_KEY, REMEMBERED_KEY, RememberedReplicas, load_factor
 from .schedule_windows import (
@@ -314,6 +314,16 @@ def resize(*, ctx: ClusterContext, desired: Desired, size: str, where: str) -> t
     return done.desired, what
 
 
+def size_claims(params: ScheduleParams) -> tuple[SizeClaim, ...]:
+    """A window's size is kept while it is open, and taken by size (any replica of it counts):
+    a burst of that size would be taken for the window's replica."""
+    return tuple(
+        SizeClaim(key=f"windows[{i}].size", size=w.size, steady=True)
+        for i, w in enumerate(params.windows)
+        if w.size is not None
+    )
+
+
 SPEC: StrategySpec[ScheduleParams] = StrategySpec(
     name=NAME,
     priority=4,
@@ -329,4 +339,5 @@ SPEC: StrategySpec[ScheduleParams] = StrategySpec(
     run=run,
     # A force-off window or the outside time empties the cluster on purpose.
     suspends_on_purpose=True,
+    size_claims=size_claims,
 )

@@ -298,8 +298,18 @@ def evaluate(params: ScheduleParams, now: datetime) -> Evaluation:
     return Evaluation(current, nxt, describe(params, t, current, nxt))
 
 
-def local(params: ScheduleParams, t: datetime) -> str:
-    return f"{pendulum.instance(t).in_tz(params.tz).format('ddd HH:mm')} {params.timezone}"
+def local(params: ScheduleParams, t: datetime, now: datetime) -> str:
+    """A local time a reader cannot misplace: the date unless it is today's (a weekday alone
+    may be a week ahead), and the UTC offset with its abbreviation (across a daylight-saving
+    change the same wall-clock time is another instant), e.g. "Sun 2026-03-29 03:05 CEST
+    (+02:00)"."""
+    lt = pendulum.instance(t).in_tz(params.tz)
+    today = pendulum.instance(now).in_tz(params.tz).date()
+    day = lt.format("ddd") if lt.date() == today else lt.format("ddd YYYY-MM-DD")
+    abbr = lt.format("zz")
+    # Zones without an abbreviation spell the offset ("-03"): shown once, in the parentheses.
+    named = f" {abbr}" if abbr and abbr[0] not in "+-" else ""
+    return f"{day} {lt.format('HH:mm')}{named} ({lt.format('Z')})"
 
 
 def local_hm(params: ScheduleParams, t: datetime) -> str:
@@ -307,31 +317,32 @@ def local_hm(params: ScheduleParams, t: datetime) -> str:
 
 
 def describe(params: ScheduleParams, now: datetime, cur: Verdict, nxt: Verdict | None) -> str:
-    """E.g. "outside windows at Sat 10:00 Europe/Berlin (next opens Mon 08:00 Europe/Berlin,
-    pre-warm from 07:45)"."""
-    at = local(params, now)
+    """E.g. "outside windows at Sat 10:00 CET (+01:00) Europe/Berlin (next opens Mon
+    2026-11-30 08:00 CET (+01:00), pre-warm from 07:45)"."""
+    at = f"{local(params, now, now)} {params.timezone}"
     o = cur.occurrence
     if o is None:
         head = f"outside windows at {at}"
     elif cur.prewarm:
         head = (
             f"pre-warm for windows[{o.index}] ({o.window.describe()}) at {at}, "
-            f"opens {local(params, o.opens)}"
+            f"opens {local(params, o.opens, now)}"
         )
     else:
         head = f"inside windows[{o.index}] ({o.window.describe()}) at {at}"
-    return f"{head} ({change_text(params, nxt)})"
+    return f"{head} ({change_text(params, nxt, now)})"
 
 
-def change_text(params: ScheduleParams, nxt: Verdict | None) -> str:
+def change_text(params: ScheduleParams, nxt: Verdict | None, now: datetime) -> str:
     """The next change of verdict within the horizon, as text."""
     if nxt is None:
         return f"no change within {HORIZON.days} days"
     o = nxt.occurrence
     if o is None:
-        return f"closes {local(params, nxt.at)}"
+        return f"closes {local(params, nxt.at, now)}"
+    opens = local(params, o.opens, now)
     if nxt.state == "on" and nxt.at < o.opens:
-        return f"next opens {local(params, o.opens)}, pre-warm from {local_hm(params, nxt.at)}"
+        return f"next opens {opens}, pre-warm from {local_hm(params, nxt.at)}"
     if nxt.state == "on" and nxt.at == o.opens:
-        return f"next opens {local(params, o.opens)}"
-    return f"then windows[{o.index}] ({o.window.mode}) from {local(params, nxt.at)}"
+        return f"next opens {opens}"
+    return f"then windows[{o.index}] ({o.window.mode}) from {local(params, nxt.at, now)}"

@@ -10,7 +10,7 @@ from ..desired import Desired
 from ..facts import ClusterContext
 from ..managed import want_size
 from ..models import JsonObject
-from .base import SizeClaim, StrategyResult, StrategySpec
+from .base import NameClaim, SizeClaim, StrategyResult, StrategySpec
 from .converge import converge_to_one
 
 NAME = "target_size"
@@ -79,6 +79,15 @@ def size_claims(params: TargetSizeParams) -> tuple[SizeClaim, ...]:
     return (SizeClaim(key="target_size", size=params.target_size, steady=True),)
 
 
+def name_claims(params: TargetSizeParams) -> tuple[NameClaim, ...]:
+    """The target replica's name (configured or r_<size>) is kept for good."""
+    return (
+        NameClaim(
+            key="replica_name", name=params.replica_name, steady=True, what="the target replica"
+        ),
+    )
+
+
 SPEC: StrategySpec[TargetSizeParams] = StrategySpec(
     name=NAME,
     priority=0,
@@ -86,4 +95,5 @@ SPEC: StrategySpec[TargetSizeParams] = StrategySpec(
     build=build,
     run=run,
     size_claims=size_claims,
+    name_claims=name_claims,
 )

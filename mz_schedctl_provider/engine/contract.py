@@ -85,7 +85,9 @@ RULES: dict[type[Any], Rules] = {
                 "description": "statement logging can see activity (max sample rate > 0)"
             },
             "crash_window_s": _COUNT,
-        }
+            "log_flush_lag_s": _COUNT,
+        },
+        omit_default=frozenset({"log_flush_lag_s"}),  # documents without it load (5 s)
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),
     Replica: Rules(

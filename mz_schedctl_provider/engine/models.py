@@ -176,6 +176,9 @@ class Signals:
     strategies: tuple[StrategyRow, ...] = ()
     states: tuple[StateRow, ...] = ()
     recent_actions: tuple[RecentAction, ...] = ()
+    # How late the statement log may be: Materialize writes it on a timer (every 5 s), so the
+    # last log_flush_lag_s before ``now`` may hold activity not visible yet.
+    log_flush_lag_s: float = 5.0
 
 
 @dataclass(frozen=True)

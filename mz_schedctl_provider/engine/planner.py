@@ -279,6 +279,7 @@ def decide_cluster(
         logging_visible=signals.logging_visible,
         controller_cluster=signals.controller_cluster,
         suspenders=suspending_strategies(),
+        log_flush_lag_s=signals.log_flush_lag_s,
     )
     allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
     timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}

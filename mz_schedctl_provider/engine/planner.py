@@ -32,6 +32,7 @@ from .models import (
     Size,
     StrategyRow,
 )
+from .resize_stuck import stuck_resizes
 from .row_config import RowConfig, newest_rows, parse_rows
 from .safety import (
     DEFAULT_LIMITS,
@@ -285,6 +286,14 @@ def decide_cluster(
     timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}
     real_configs = [c for c in configs if not c.common.shadow]
     real = run_strategies(configs=real_configs, ctx=ctx, state=state, now=signals.now)
+    if not cluster.managed:
+        # A managed cluster's resize has its own timeout (a graceful reconfiguration).
+        findings += stuck_resizes(
+            ctx=ctx,
+            desired=real.desired,
+            now=signals.now,
+            timeout_s=lambda s: timeouts.get(s, managed.DEFAULT_RESIZE_TIMEOUT_S),
+        )
     if cluster.managed:
         want = managed.wanted(real.desired, current=cluster.size)
         state, failed = managed.account_failed_resize(

@@ -85,8 +85,11 @@ RULES: dict[type[Any], Rules] = {
                 "description": "statement logging can see activity (max sample rate > 0)"
             },
             "crash_window_s": _COUNT,
+            "log_flush_lag_s": _COUNT,
         },
-        omit_default=frozenset({"cluster_names"}),
+        # cluster_names: only with rows for unknown clusters; log_flush_lag_s: documents
+        # without it load (5 s).
+        omit_default=frozenset({"cluster_names", "log_flush_lag_s"}),
         sorted_keys=frozenset({"cluster_names"}),
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),

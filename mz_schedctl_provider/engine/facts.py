@@ -107,6 +107,8 @@ class ClusterContext:
     # Strategies that empty a cluster on purpose (they declare suspends_on_purpose): a
     # keep-on strategy may undo their removals. Given by the planner from the registry.
     suspenders: frozenset[str] = frozenset()
+    # Signals.log_flush_lag_s: activity of the last this-many seconds may not be logged yet.
+    log_flush_lag_s: float = 5.0
 
     def hydrated(self, name: str) -> bool:
         replica = self.cluster.replica(name)

@@ -179,6 +179,9 @@ class Signals:
     # id -> name of clusters out of scope that a row for an unknown cluster id points at (by
     # name, or by id in other case): the hint of that row's warning (unknown_rows.py).
     cluster_names: Mapping[str, str] = field(default_factory=dict)
+    # How late the statement log may be: Materialize writes it on a timer (every 5 s), so the
+    # last log_flush_lag_s before ``now`` may hold activity not visible yet.
+    log_flush_lag_s: float = 5.0
 
 
 @dataclass(frozen=True)

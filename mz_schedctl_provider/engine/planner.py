@@ -33,6 +33,7 @@ from .models import (
     Size,
     StrategyRow,
 )
+from .resize_stuck import stuck_resizes
 from .row_config import RowConfig, newest_rows, parse_rows
 from .safety import (
     DEFAULT_LIMITS,
@@ -291,11 +292,20 @@ def decide_cluster(
         logging_visible=signals.logging_visible,
         controller_cluster=signals.controller_cluster,
         suspenders=suspending_strategies(),
+        log_flush_lag_s=signals.log_flush_lag_s,
     )
     allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
     timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}
     real_configs = [c for c in configs if not c.common.shadow]
     real = run_strategies(configs=real_configs, ctx=ctx, state=state, now=signals.now)
+    if not cluster.managed:
+        # A managed cluster's resize has its own timeout (a graceful reconfiguration).
+        findings += stuck_resizes(
+            ctx=ctx,
+            desired=real.desired,
+            now=signals.now,
+            timeout_s=lambda s: timeouts.get(s, managed.DEFAULT_RESIZE_TIMEOUT_S),
+        )
     if cluster.managed:
         want = managed.wanted(real.desired, current=cluster.size)
         state, failed = managed.account_failed_resize(

@@ -51,6 +51,7 @@ ReasonCode = Literal[
     "not_applicable",
     "stuck",
     "resize_timed_out",
+    "resize_stuck",
     "state_reset",
     "schedule_refused",
     "schedule_unresolved",
@@ -93,6 +94,9 @@ REASON_CODES: Mapping[ReasonCode, str] = {
     "not_applicable": "the strategy cannot act on a managed cluster",
     "stuck": "burst: the base replica did not hydrate within max_burst_s",
     "resize_timed_out": "a graceful resize timed out: backoff before it is retried",
+    "resize_stuck": (
+        "an unmanaged resize: the new replica is not hydrated within resize_timeout_s (both kept)"
+    ),
     "state_reset": "a state row of another version: started from a fresh state",
     "schedule_refused": "schedule: not suspended (the controller's own cluster)",
     "schedule_unresolved": "schedule: the window wants replicas but none is known",

@@ -18,7 +18,11 @@ from mz_schedctl_provider.runtime.catalog_reads import (
     ReplicaHydration,
     replica_hydration,
 )
-from mz_schedctl_provider.runtime.connection_settings import client_timeout, session_options
+from mz_schedctl_provider.runtime.connection_settings import (
+    client_timeout,
+    seconds_extra,
+    session_options,
+)
 from mz_schedctl_provider.runtime.cycle import CycleSettings
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 from mz_schedctl_provider.runtime.flags import flag
@@ -189,6 +193,7 @@ class MaterializeHook(PostgresHook):
             ),
             experimental=flag(extras.get("experimental"), name="connection extra experimental"),
             holder=holder or f"airflow@{socket.gethostname()}",
+            log_flush_lag_s=seconds_extra(extras, "log_flush_lag_s", defaults.log_flush_lag_s),
         )
 
     # ---- connection test & UI -------------------------------------------------------------

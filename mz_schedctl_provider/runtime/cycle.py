@@ -34,7 +34,7 @@ from mz_schedctl_provider.runtime import ddl
 from mz_schedctl_provider.runtime.catalog_reads import cluster_names
 from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.runtime.executor import Executor
-from mz_schedctl_provider.runtime.signals import read_signals
+from mz_schedctl_provider.runtime.signals import LOG_FLUSH_LAG_S, read_signals
 from mz_schedctl_provider.runtime.store import LeaseClaim, Store
 
 PERSIST_SCHEMA_VERSION = 1
@@ -49,6 +49,9 @@ class CycleSettings:
     :param audit_retention_days: audit rows older than this are pruned by persist.
     :param experimental: allow experimental strategies (shrink_to_fit).
     :param holder: who claims the lease (host and process by default).
+    :param log_flush_lag_s: how late the statement log may be (Materialize writes it every 5 s):
+        the idle clock stops that far before now, and a late row of a query just before a
+        suspend still resumes the cluster.
     """
 
     schema: str = "public"
@@ -56,6 +59,7 @@ class CycleSettings:
     audit_retention_days: int = 7
     experimental: bool = False
     holder: str = f"{socket.gethostname()}:{os.getpid()}"
+    log_flush_lag_s: float = LOG_FLUSH_LAG_S
 
 
 def new_cycle_id(prefix: str = "cli") -> str:
@@ -84,7 +88,11 @@ def collect(
 ) -> JsonObject:
     """signals: everything decide needs, as the signals document."""
     store = Store(db, schema=settings.schema)
-    return signals_to_json(read_signals(db, store, filter_clusters=filter_clusters))
+    return signals_to_json(
+        read_signals(
+            db, store, filter_clusters=filter_clusters, log_flush_lag_s=settings.log_flush_lag_s
+        )
+    )
 
 
 def decide(

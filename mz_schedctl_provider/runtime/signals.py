@@ -30,6 +30,9 @@ CRASH_WINDOW_S = 3600
 # Statement history is read back this far beyond the longest lookback a strategy declares.
 _ACTIVITY_MARGIN_S = 3600
 _DEFAULT_ACTIVITY_WINDOW_S = 86400
+# Materialize writes its statement log on a timer (STATEMENT_LOGGING_WRITE_INTERVAL, 5 s, in
+# src/adapter/src/coord/statement_logging.rs): a statement is visible up to this much later.
+LOG_FLUSH_LAG_S = 5.0
 
 _SIZES = "SELECT size, credits_per_hour, memory_bytes FROM mz_catalog.mz_cluster_replica_sizes"
 _CLUSTERS = (
@@ -93,7 +96,13 @@ _ACTIVITY = (
 )
 
 
-def read_signals(db: Database, store: Store, *, filter_clusters: str | None = None) -> Signals:
+def read_signals(
+    db: Database,
+    store: Store,
+    *,
+    filter_clusters: str | None = None,
+    log_flush_lag_s: float = LOG_FLUSH_LAG_S,
+) -> Signals:
     """One batch of reads; its statement count does not depend on the number of clusters."""
     now = db.query("SELECT now()")[0][0]
     strategies = store.read_strategies()
@@ -137,6 +146,7 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
         states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
         recent_actions=tuple(a for a in store.read_recent_actions() if a.cluster_id in wanted),
         cluster_names=cluster_names,
+        log_flush_lag_s=log_flush_lag_s,
     )
 
 

@@ -156,9 +156,12 @@ def run(
             state=st.dump(),
             reasons=("no activity history yet: idle clock starts now",),
         )
-    idle_s = seconds_between(start, now)
+    # Idle only as far as the statement log can tell: its last log_flush_lag_s are not written
+    # yet, so a query just before now may be invisible (measured to now - lag, not to now).
+    lag = timedelta(seconds=ctx.log_flush_lag_s)
+    idle_s = max(0.0, seconds_between(start, now - lag))
     if idle_s < params.idle_after_s:
-        at = start + timedelta(seconds=params.idle_after_s)
+        at = start + timedelta(seconds=params.idle_after_s) + lag
         return StrategyResult(
             desired=desired,
             state=st.dump(),
@@ -209,7 +212,10 @@ def while_suspended(
             state=new.dump(),
             reasons=(f"statement logging cannot see activity: {why}",),
         )
-    if params.resume and activity is not None and activity > st.suspended_at:
+    # A row flushed after the suspend may be of a query just before it (invisible then): what
+    # began within the flush lag before suspended_at is activity the suspend did not see.
+    seen_until = st.suspended_at - timedelta(seconds=ctx.log_flush_lag_s)
+    if params.resume and activity is not None and activity > seen_until:
         out, why = resume_set(ctx=ctx, st=st, desired=desired)
         new = replace(st, last_resume_at=now)
         return StrategyResult(

@@ -80,12 +80,13 @@ _COUNT: JsonObject = {"minimum": 0}
 RULES: dict[type[Any], Rules] = {
     **STATE_RULES,
     Signals: Rules(
+        omit_default=frozenset({"replica_events"}),  # compact; documents without it load
         schema={
             "logging_visible": {
                 "description": "statement logging can see activity (max sample rate > 0)"
             },
             "crash_window_s": _COUNT,
-        }
+        },
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),
     Replica: Rules(

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .evidence import SuspendEvidence
 from .models import Cluster, Replica, Size
 
 PREDECESSOR_TARGET_PREFIX = "r_"
@@ -107,6 +108,9 @@ class ClusterContext:
     # Strategies that empty a cluster on purpose (they declare suspends_on_purpose): a
     # keep-on strategy may undo their removals. Given by the planner from the registry.
     suspenders: frozenset[str] = frozenset()
+    # What the newest suspend removed, from the audit trail or Materialize's replica history
+    # (evidence.py): what a suspending strategy resumes when its state remembers nothing.
+    suspend_evidence: SuspendEvidence | None = None
 
     def hydrated(self, name: str) -> bool:
         replica = self.cluster.replica(name)

@@ -16,12 +16,14 @@ from mz_schedctl_provider.engine.models import (
     Cluster,
     Reconfiguration,
     Replica,
+    ReplicaEvent,
     Signals,
     Size,
     StrategyRow,
 )
 from mz_schedctl_provider.runtime.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database, DatabaseError
+from mz_schedctl_provider.runtime.evidence_reads import read_audit, split_history, with_dropped
 from mz_schedctl_provider.runtime.store import Store
 
 # Crash and OOM counts look this far back.
@@ -105,9 +107,11 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
         if row[0] in scoped_ids and (pattern is None or pattern.fullmatch(row[1]))
     }
     objects, object_ids = _objects(db, wanted)
-    replicas = _replicas(db, wanted, object_ids)
+    dropped: list[ReplicaEvent] = []
+    replicas = _replicas(db, wanted, object_ids, dropped)
     activity = _activity(db, strategies)
     auto_scaling, reconfigurations = _mz_scheduling(db)
+    recent, audited = read_audit(store)  # the rate limit's rows and the audit's evidence
     clusters = tuple(
         _cluster(
             row,
@@ -129,7 +133,8 @@ def read_signals(db: Database, store: Store, *, filter_clusters: str | None = No
         clusters=clusters,
         strategies=tuple(r for r in strategies if r.cluster_id in wanted),
         states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
-        recent_actions=tuple(a for a in store.read_recent_actions() if a.cluster_id in wanted),
+        recent_actions=tuple(a for a in recent if a.cluster_id in wanted),
+        replica_events=tuple(e for e in (*audited, *dropped) if e.cluster_id in wanted),
     )
 
 
@@ -211,14 +216,19 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _replicas(db: Database, wanted: set[str], object_ids: set[str]) -> dict[str, list[Replica]]:
+def _replicas(
+    db: Database, wanted: set[str], object_ids: set[str], dropped: list[ReplicaEvent]
+) -> dict[str, list[Replica]]:
+    """Live replicas by cluster; Materialize's dropped replicas (evidence) go to ``dropped``."""
     statuses: dict[str, tuple[str, str, str | None, str | None]] = {}
     processes: dict[str, list[tuple[str | None, str | None]]] = defaultdict(list)
     for rid, name, cid, size, status, reason in db.query(_REPLICAS):
         if cid in wanted:
             statuses[rid] = (name, cid, size, None)
             processes[rid].append((status, reason))
-    history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in db.query(_HISTORY)}
+    live, gone = split_history(db.query(with_dropped(_HISTORY)))
+    dropped.extend(gone)
+    history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in live}
     hydrated: dict[str, int] = defaultdict(int)
     for rid, object_id in db.query(HYDRATED_OBJECTS):
         # Only objects that count for their cluster: a hydrated subsource must not stand in

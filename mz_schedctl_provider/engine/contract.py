@@ -88,8 +88,8 @@ RULES: dict[type[Any], Rules] = {
             "log_flush_lag_s": _COUNT,
         },
         # cluster_names: only with rows for unknown clusters; log_flush_lag_s: documents
-        # without it load (5 s).
-        omit_default=frozenset({"cluster_names", "log_flush_lag_s"}),
+        # without it load (5 s); replica_events: compact, documents without it load.
+        omit_default=frozenset({"cluster_names", "log_flush_lag_s", "replica_events"}),
         sorted_keys=frozenset({"cluster_names"}),
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .evidence import SuspendEvidence
 from .models import Cluster, Replica, Size
 
 PREDECESSOR_TARGET_PREFIX = "r_"
@@ -109,6 +110,9 @@ class ClusterContext:
     suspenders: frozenset[str] = frozenset()
     # Signals.log_flush_lag_s: activity of the last this-many seconds may not be logged yet.
     log_flush_lag_s: float = 5.0
+    # What the newest suspend removed, from the audit trail or Materialize's replica history
+    # (evidence.py): what a suspending strategy resumes when its state remembers nothing.
+    suspend_evidence: SuspendEvidence | None = None
 
     def hydrated(self, name: str) -> bool:
         replica = self.cluster.replica(name)

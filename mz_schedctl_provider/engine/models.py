@@ -20,6 +20,10 @@ ActionKind = Literal["create_replica", "drop_replica", "alter_cluster"]
 ActionStatus = Literal["planned", "deferred", "shadow", "skipped"]
 Severity = Literal["info", "warning", "error"]
 Outcome = Literal["succeeded", "already_true", "failed", "not_executed"]
+# Where a piece of replica evidence comes from: the controller's audit trail, or Materialize's
+# mz_internal.mz_cluster_replica_history.
+EvidenceSource = Literal["audit", "replica_history"]
+ReplicaEventKind = Literal["created", "dropped"]
 
 ACTION_KINDS: tuple[ActionKind, ...] = ("create_replica", "drop_replica", "alter_cluster")
 ACTION_STATUSES: tuple[ActionStatus, ...] = ("planned", "deferred", "shadow", "skipped")
@@ -164,6 +168,24 @@ class RecentAction:
 
 
 @dataclass(frozen=True)
+class ReplicaEvent:
+    """A past create or drop of a replica, read in the signals batch: evidence that survives a
+    lost state row. ``audit``: the controller's own DDL (its outcome, or an intent whose outcome
+    was never written because the process died); ``replica_history``: a replica Materialize
+    dropped (from its audit log, whoever dropped it)."""
+
+    cluster_id: str
+    source: EvidenceSource
+    event: ReplicaEventKind
+    replica_name: str
+    size: str | None = None
+    at: datetime | None = None
+    strategy: str | None = None
+    # audit only: False for an intent without an outcome row (the DDL may or may not have run).
+    confirmed: bool = True
+
+
+@dataclass(frozen=True)
 class Signals:
     """Everything decide needs, read in one batch; ``now`` is the server's clock."""
 
@@ -182,6 +204,8 @@ class Signals:
     # How late the statement log may be: Materialize writes it on a timer (every 5 s), so the
     # last log_flush_lag_s before ``now`` may hold activity not visible yet.
     log_flush_lag_s: float = 5.0
+    # The audit's replica creates and drops, and Materialize's dropped replicas (evidence.py).
+    replica_events: tuple[ReplicaEvent, ...] = ()
 
 
 @dataclass(frozen=True)

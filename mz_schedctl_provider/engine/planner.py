@@ -18,6 +18,7 @@ from . import managed
 from .config import row_enabled
 from .cooldown import may_decide_while_cooling
 from .desired import Desired
+from .evidence import cluster_events, last_suspend, owned_by_evidence
 from .facts import ClusterContext, credits_of, is_predecessor_name, iso
 from .models import (
     Action,
@@ -116,16 +117,25 @@ def decide(
 
 
 def owned_names(
-    *, cluster: Cluster, configs: list[RowConfig], state: ClusterState, sizes: Mapping[str, Size]
+    *,
+    cluster: Cluster,
+    configs: list[RowConfig],
+    state: ClusterState,
+    sizes: Mapping[str, Size],
+    by_evidence: frozenset[str] = frozenset(),
 ) -> frozenset[str]:
     """Replicas the controller may touch: all, or (scope "owned") its own and the predecessor's.
-    A managed cluster is changed as a whole (ALTER CLUSTER): all its replicas count."""
+    Its own: named in the state, or created by it per the audit trail (``by_evidence``), so a
+    lost state row does not disown them. A managed cluster is changed as a whole (ALTER
+    CLUSTER): all its replicas count."""
     if cluster.managed or not any(c.common.replica_scope == "owned" for c in configs):
         return frozenset(r.name for r in cluster.replicas)
     return frozenset(
         r.name
         for r in cluster.replicas
-        if r.name in state.owned or is_predecessor_name(cluster=cluster, name=r.name, sizes=sizes)
+        if r.name in state.owned
+        or r.name in by_evidence
+        or is_predecessor_name(cluster=cluster, name=r.name, sizes=sizes)
     )
 
 
@@ -284,15 +294,22 @@ def decide_cluster(
             else:
                 findings.append(skip)
         configs = applicable
-    owned = owned_names(cluster=cluster, configs=configs, state=state, sizes=sizes)
+    events = cluster_events(signals.replica_events, cluster.id)
+    by_evidence = owned_by_evidence(cluster=cluster, events=events)
+    owned = owned_names(
+        cluster=cluster, configs=configs, state=state, sizes=sizes, by_evidence=by_evidence
+    )
+    owned_scope = not cluster.managed and any(c.common.replica_scope == "owned" for c in configs)
+    suspenders = suspending_strategies()
     ctx = ClusterContext(
         cluster=cluster,
         sizes=sizes,
         owned=owned,
         logging_visible=signals.logging_visible,
         controller_cluster=signals.controller_cluster,
-        suspenders=suspending_strategies(),
+        suspenders=suspenders,
         log_flush_lag_s=signals.log_flush_lag_s,
+        suspend_evidence=last_suspend(cluster=cluster, events=events, suspenders=suspenders),
     )
     allow_downtime = any(c.common.allow_downtime for c in configs if not c.common.shadow)
     timeouts = {c.spec.name: c.common.resize_timeout_s for c in configs}
@@ -352,7 +369,13 @@ def decide_cluster(
         ]
     new_state = ClusterState(
         strategies=states,
-        owned=tuple(n for n in state.owned if cluster.replica(n)),
+        # The audit's creates put back what a lost state row forgot (scope "owned" only).
+        owned=tuple(
+            dict.fromkeys(
+                [n for n in state.owned if cluster.replica(n)]
+                + sorted(n for n in by_evidence & owned if n not in state.owned and owned_scope)
+            )
+        ),
         backoff=state.backoff,
         failed_resize=state.failed_resize,
     )

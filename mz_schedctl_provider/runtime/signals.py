@@ -16,6 +16,7 @@ from mz_schedctl_provider.engine.models import (
     Cluster,
     Reconfiguration,
     Replica,
+    ReplicaEvent,
     Signals,
     Size,
     StrategyRow,
@@ -23,6 +24,7 @@ from mz_schedctl_provider.engine.models import (
 from mz_schedctl_provider.engine.unknown_rows import stray_rows
 from mz_schedctl_provider.runtime.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database, DatabaseError
+from mz_schedctl_provider.runtime.evidence_reads import read_audit, split_history, with_dropped
 from mz_schedctl_provider.runtime.store import Store
 
 # Crash and OOM counts look this far back.
@@ -120,9 +122,11 @@ def read_signals(
         rows=strategies, clusters={row[0]: row[1] for row in clusters_rows}, pattern=pattern
     )
     objects, object_ids = _objects(db, wanted)
-    replicas = _replicas(db, wanted, object_ids)
+    dropped: list[ReplicaEvent] = []
+    replicas = _replicas(db, wanted, object_ids, dropped)
     activity = _activity(db, strategies)
     auto_scaling, reconfigurations = _mz_scheduling(db)
+    recent, audited = read_audit(store)  # the rate limit's rows and the audit's evidence
     clusters = tuple(
         _cluster(
             row,
@@ -144,9 +148,10 @@ def read_signals(
         clusters=clusters,
         strategies=(*(r for r in strategies if r.cluster_id in wanted), *stray),
         states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
-        recent_actions=tuple(a for a in store.read_recent_actions() if a.cluster_id in wanted),
+        recent_actions=tuple(a for a in recent if a.cluster_id in wanted),
         cluster_names=cluster_names,
         log_flush_lag_s=log_flush_lag_s,
+        replica_events=tuple(e for e in (*audited, *dropped) if e.cluster_id in wanted),
     )
 
 
@@ -228,14 +233,19 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _replicas(db: Database, wanted: set[str], object_ids: set[str]) -> dict[str, list[Replica]]:
+def _replicas(
+    db: Database, wanted: set[str], object_ids: set[str], dropped: list[ReplicaEvent]
+) -> dict[str, list[Replica]]:
+    """Live replicas by cluster; Materialize's dropped replicas (evidence) go to ``dropped``."""
     statuses: dict[str, tuple[str, str, str | None, str | None]] = {}
     processes: dict[str, list[tuple[str | None, str | None]]] = defaultdict(list)
     for rid, name, cid, size, status, reason in db.query(_REPLICAS):
         if cid in wanted:
             statuses[rid] = (name, cid, size, None)
             processes[rid].append((status, reason))
-    history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in db.query(_HISTORY)}
+    live, gone = split_history(db.query(with_dropped(_HISTORY)))
+    dropped.extend(gone)
+    history = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in live}
     hydrated: dict[str, int] = defaultdict(int)
     for rid, object_id in db.query(HYDRATED_OBJECTS):
         # Only objects that count for their cluster: a hydrated subsource must not stand in

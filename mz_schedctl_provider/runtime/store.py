@@ -182,10 +182,24 @@ class Store:
 
     def prune(self, *, audit_days: int = 7) -> tuple[int, int]:
         """Retention: audit rows older than ``audit_days``, state rows superseded by newer ones,
-        and expired lease claims. Each is a single-statement DELETE."""
+        and expired lease claims. Each is a single-statement DELETE.
+
+        Whatever its age, the audit keeps per (cluster, replica name) the newest executed
+        create or drop: the evidence of ownership (the create of a replica still running) and
+        of the newest suspend (its drops), which a lost state row is rebuilt from (a cluster
+        suspended for a month must still resume with its replicas)."""
+        actions = self.table(ACTIONS)
+        evidence = (
+            "{t}.executed AND {t}.decision_ctx ->> 'phase' = 'outcome'"
+            " AND {t}.decision_ctx ->> 'kind' IN ('create_replica', 'drop_replica')"
+        )
         audit = self.db.execute(
-            f"DELETE FROM {self.table(ACTIONS)}"
-            f" WHERE created_at < now() - make_interval(days => {int(audit_days)})"
+            f"DELETE FROM {actions} AS a"
+            f" WHERE a.created_at < now() - make_interval(days => {int(audit_days)})"
+            f" AND NOT ({evidence.format(t='a')} AND a.created_at >="
+            f" (SELECT max(n.created_at) FROM {actions} AS n WHERE n.cluster_id = a.cluster_id"
+            " AND n.decision_ctx ->> 'replica' = a.decision_ctx ->> 'replica'"
+            f" AND {evidence.format(t='n')}))"
         )
         state_table = self.table(STATE)
         state = self.db.execute(

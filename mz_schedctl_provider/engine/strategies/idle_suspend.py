@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from ..config import KeySpec, Values
 from ..desired import Desired
+from ..evidence import AUDIT, DEFAULT_REPLICA_NAME, default_replica
 from ..facts import ClusterContext, iso, latest, parse_ts, seconds_between
 from ..models import JsonObject
 from .base import StrategyResult, StrategySpec
@@ -134,6 +135,65 @@ def run(
     row_updated_at: datetime | None,
 ) -> StrategyResult:
     st = IdleState.load(state)
+    note = ""
+    if not ctx.cluster.replicas and (st.remembered is None or st.suspended_at is None):
+        # A cluster with no replica and no remembered set (state lost, or a predecessor's
+        # suspend): what to resume comes from the evidence, else it would never serve again.
+        st, note = from_evidence(params=params, ctx=ctx, st=st, now=now, desired=desired)
+    result = decide(params=params, ctx=ctx, st=st, now=now, desired=desired, updated=row_updated_at)
+    if not note:
+        return result
+    return replace(result, reasons=tuple(f"{r} ({note})" for r in result.reasons))
+
+
+def from_evidence(
+    *,
+    params: IdleSuspendParams,
+    ctx: ClusterContext,
+    st: IdleState,
+    now: datetime,
+    desired: Desired,
+) -> tuple[IdleState, str]:
+    """A suspended state rebuilt from the best evidence, and a note saying which: the newest
+    suspend's drops in the audit trail, else Materialize's replica history, else the replicas
+    the strategy rows want (earlier strategies' wishes), else the documented default (one
+    replica 'r1' of the cheapest allowed size; a managed cluster: replication factor 1)."""
+    found = ctx.suspend_evidence
+    managed = ctx.cluster.managed
+    if found is not None and (found.replicas or found.replication_factor):
+        pairs, at, factor = found.replicas, found.at, found.replication_factor
+        source = f"no remembered set in state: replica set from {found.source}"
+    elif desired.replicas:
+        pairs, at, factor = (), None, None
+        source = "no remembered set in state: replica set from the strategy rows"
+    else:
+        fallback = default_replica(ctx.sizes)
+        if managed and ctx.cluster.size is not None:
+            fallback = (DEFAULT_REPLICA_NAME, ctx.cluster.size)  # a managed cluster keeps its size
+        pairs = () if fallback is None else (fallback,)
+        at, factor = None, 1 if managed else None
+        source = "no remembered set in state nor evidence: replica set from the default"
+    # Without a known suspend time, activity inside idle_after_s is activity after it.
+    began = at if at is not None else now - timedelta(seconds=params.idle_after_s)
+    rebuilt = replace(
+        st,
+        suspended_at=began,
+        remembered=RememberedReplicas(pairs),
+        replication_factor=factor if managed else st.replication_factor,
+    )
+    return rebuilt, source
+
+
+def decide(
+    *,
+    params: IdleSuspendParams,
+    ctx: ClusterContext,
+    st: IdleState,
+    now: datetime,
+    desired: Desired,
+    updated: datetime | None,
+) -> StrategyResult:
+    row_updated_at = updated
     suspended = (
         not ctx.owned_replicas() and st.remembered is not None and st.suspended_at is not None
     )
@@ -180,6 +240,7 @@ def run(
         )
     wanted = RememberedReplicas.of(desired)
     remembered = wanted if wanted.replicas else RememberedReplicas(running)
+    remembered = with_interrupted(remembered, ctx=ctx)
     reason = f"idle for {int(idle_s)}s (idle_after_s {int(params.idle_after_s)}): suspend"
     out = desired.emptied(strategy=NAME, reason=reason, code="idle")
     factor = ctx.cluster.current_replication_factor if ctx.cluster.managed else None
@@ -190,6 +251,18 @@ def run(
         replication_factor=factor or None,
     )
     return StrategyResult(desired=out, state=new.dump(), reasons=(reason,))
+
+
+def with_interrupted(remembered: RememberedReplicas, *, ctx: ClusterContext) -> RememberedReplicas:
+    """The union of what an interrupted suspend already removed (its executed drops in the
+    audit trail since the last create: a drop failed, or the rate limit deferred some) and
+    what is left: a suspend that only partly ran must not shrink the cluster for good."""
+    found = ctx.suspend_evidence
+    if found is None or found.source != AUDIT:
+        return remembered
+    names = {n for n, _ in remembered.replicas}
+    extra = tuple((n, s) for n, s in found.replicas if n not in names and not ctx.exists(n))
+    return RememberedReplicas(remembered.replicas + extra) if extra else remembered
 
 
 def while_suspended(

@@ -20,8 +20,16 @@ next action is what the cooldown delays.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
 from .desired import Desired
 from .facts import ClusterContext
+from .models import ClusterState
+from .state import last_action_at
+
+if TYPE_CHECKING:
+    from .row_config import RowConfig
 
 
 def asks_for_ddl(*, ctx: ClusterContext, before: Desired, after: Desired) -> bool:
@@ -44,3 +52,11 @@ def may_decide_while_cooling(*, ctx: ClusterContext, before: Desired, after: Des
     if not ctx.owned_replicas():
         return True  # nothing serves: holding the suspend, or a resume; neither waits
     return not asks_for_ddl(ctx=ctx, before=before, after=after)
+
+
+def cooldown_until(*, state: ClusterState, config: RowConfig) -> datetime | None:
+    """End of the strategy's cooldown, measured from its own last action; None if not cooling."""
+    last = last_action_at(state, config.spec.name)
+    if last is None or config.common.cooldown_s <= 0:
+        return None
+    return last + timedelta(seconds=config.common.cooldown_s)

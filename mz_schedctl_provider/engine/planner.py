@@ -12,11 +12,11 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import managed
 from .config import row_enabled
-from .cooldown import may_decide_while_cooling
+from .cooldown import cooldown_until, may_decide_while_cooling
 from .desired import Desired
 from .evidence import cluster_events, last_suspend, owned_by_evidence
 from .facts import ClusterContext, credits_of, is_predecessor_name, iso
@@ -50,7 +50,7 @@ from .safety import (
     scope_finding,
 )
 from .shadow import shadow_finding, unclaimed
-from .state import LAST_ACTION_KEY, last_action_at, load_state, newest_row
+from .state import LAST_ACTION_KEY, load_state, newest_row
 from .strategies import suspending_strategies
 from .unknown_rows import unknown_cluster_findings
 
@@ -150,14 +150,6 @@ def initial_desired(ctx: ClusterContext) -> Desired:
             if r.size is not None
         )
     )
-
-
-def cooldown_until(*, state: ClusterState, config: RowConfig) -> datetime | None:
-    """End of the strategy's cooldown, measured from its own last action; None if not cooling."""
-    last = last_action_at(state, config.spec.name)
-    if last is None or config.common.cooldown_s <= 0:
-        return None
-    return last + timedelta(seconds=config.common.cooldown_s)
 
 
 def run_strategies(

@@ -92,7 +92,8 @@ def _strategies(kind: str) -> list[tuple[str, dict[str, Any]]]:
         "resize": [("target_size", {"target_size": "50cc"})],
         "resized": [("target_size", {"target_size": "50cc"})],
         "hydrating": [
-            ("target_size", {"target_size": "25cc"}),
+            # Its data takes 10 hours to hydrate: within its resize window, not a stuck resize.
+            ("target_size", {"target_size": "25cc", "resize_timeout_s": 43200}),
             ("burst", {"burst_replica_size": "400cc", "max_burst_s": 7200}),
         ],
         "burst_done": [("burst", {"burst_replica_size": "400cc"})],

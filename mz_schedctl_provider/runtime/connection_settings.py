@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mz_schedctl_provider.runtime.db import DEFAULT_STATEMENT_TIMEOUT_S, client_timeout_for
-
-
-def _option_value(value: str) -> str:
-    # libpq splits ``options`` on spaces; a backslash keeps a space (or backslash) in a value.
-    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+from mz_schedctl_provider.runtime.db import (
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    client_timeout_for,
+    escape_option,
+)
 
 
 def session_options(extras: dict[str, Any], base: str | None = None) -> str | None:
@@ -19,7 +18,7 @@ def session_options(extras: dict[str, Any], base: str | None = None) -> str | No
     parts = [base] if base else []
     cluster = extras.get("cluster")
     if cluster:
-        parts.append(f"-c cluster={_option_value(str(cluster))}")
+        parts.append(f"-c cluster={escape_option(str(cluster))}")
     timeout = seconds_extra(extras, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT_S)
     if timeout > 0:
         parts.append(f"-c statement_timeout={int(timeout * 1000)}")

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mz_schedctl_provider.engine.codec import Codec
 from mz_schedctl_provider.engine.contract import (
@@ -38,6 +39,7 @@ from mz_schedctl_provider.runtime.signals import LOG_FLUSH_LAG_S, read_signals
 from mz_schedctl_provider.runtime.store import LeaseClaim, Store
 
 PERSIST_SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,12 @@ def new_cycle_id(prefix: str = "cli") -> str:
 def claim_lease(db: Database, settings: CycleSettings, *, cycle_id: str) -> LeaseClaim:
     """Claim the single-writer lease, creating the tables on first use."""
     store = Store(db, schema=settings.schema)
-    try:
-        return store.claim_lease(
+    return _creating_tables(
+        store,
+        lambda: store.claim_lease(
             holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s
-        )
-    except DatabaseError as exc:
-        if not is_missing_table(exc):
-            raise
-    store.bootstrap()
-    return store.claim_lease(holder=settings.holder, cycle_id=cycle_id, ttl_s=settings.lease_ttl_s)
+        ),
+    )
 
 
 def collect(
@@ -146,9 +145,10 @@ def apply(
     return apply_result_to_json(result)
 
 
-def _creating_tables(store: Store, run: Callable[[], ApplyResult]) -> ApplyResult:
-    """Run, and once more after creating the tables if one was missing (nothing was written:
-    the held-back audit is a single INSERT)."""
+def _creating_tables(store: Store, run: Callable[[], T]) -> T:
+    """Run, and once more after creating the tables if one was missing. Only for a statement
+    that wrote nothing when it failed: the lease claim's INSERT, the held-back audit's single
+    INSERT."""
     try:
         return run()
     except DatabaseError as exc:

@@ -80,7 +80,7 @@ class Database:
         are not mistaken for user activity), with both bounds on every statement."""
         options = []
         if cluster:
-            options.append(f"-c cluster={_escape_option(cluster)}")
+            options.append(f"-c cluster={escape_option(cluster)}")
         if statement_timeout_s:
             options.append(f"-c statement_timeout={int(statement_timeout_s * 1000)}")
         kwargs: dict[str, Any] = {"application_name": application_name}
@@ -260,6 +260,7 @@ def _redact(message: str, url: str) -> str:
     return message
 
 
-def _escape_option(value: str) -> str:
+def escape_option(value: str) -> str:
+    """A value for libpq's ``options`` setting (``-c name=value``)."""
     # libpq's options parameter splits on spaces; backslash keeps a space inside a value.
     return value.replace("\\", "\\\\").replace(" ", "\\ ")

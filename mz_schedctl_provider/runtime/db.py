@@ -234,6 +234,8 @@ class Database:
         watchdog: _Watchdog | None = None
         self.round_trips += 1
         try:
+            # Leaving the block sends the last Sync and waits for every answer: one round trip
+            # (an explicit sync() first would wait once more for the empty exit).
             with self.conn.pipeline() as pipeline:
                 self._pipeline = pipeline
                 try:
@@ -241,12 +243,11 @@ class Database:
                     pipeline._enqueue_sync()
                     second = self._run(then, then_params, purpose=purpose, timeout_s=None)
                     watchdog = _Watchdog(self.conn, bound) if bound and bound > 0 else None
-                    pipeline.sync()
-                except Exception as exc:  # the statement's or the read's error, or both
+                except Exception as exc:  # an earlier answer's error, seen while sending
                     failure = exc
                 finally:
                     self._pipeline = None
-        except Exception as exc:  # leaving pipeline mode on a broken connection
+        except Exception as exc:  # the statement's or the read's error, from the last Sync
             failure = failure or exc
         finally:
             if watchdog is not None:

@@ -37,8 +37,9 @@ from mz_schedctl_provider.runtime.live_reads import (
 )
 from mz_schedctl_provider.runtime.store import ACTIONS, AuditRecord, Store
 
-# A read protects a drop's survivors only while fresh: in the same apply, at most this many
-# statements and about this long before the DROP. Older, the drop is re-checked singly.
+# A read protects a DDL only while fresh: in the same apply, at most this many statements and
+# about this long before it (above all a DROP's survivors' hydration). Older, the cluster is
+# re-checked singly first.
 FRESH_STATEMENTS = 3
 FRESH_S = 1.0
 
@@ -163,8 +164,9 @@ class Executor:
             if cluster.cluster_id in failed:
                 results[action.id] = self._stopped(plan, action, failed[cluster.cluster_id])
                 continue
-            upcoming = queue[i + 1] if i + 1 < len(queue) else None
-            done = self._apply_action(plan, cluster, action, action.id in interrupted, upcoming)
+            # The clusters of the next DDLs, which this one's round trip may read for them.
+            ahead = [c for c, _a in queue[i + 1 : i + 2 + FRESH_STATEMENTS]]
+            done = self._apply_action(plan, cluster, action, action.id in interrupted, ahead)
             if done.outcome == "failed":
                 failed[cluster.cluster_id] = done.error or "failed"
             results[action.id] = done
@@ -193,9 +195,9 @@ class Executor:
         cluster: ClusterPlan,
         action: Action,
         interrupted: bool,
-        upcoming: tuple[ClusterPlan, Action] | None,
+        ahead: list[ClusterPlan],
     ) -> ActionResult:
-        if self._needs_hydration_check(cluster, action) and not self._fresh(cluster.cluster_id):
+        if not self._fresh(cluster.cluster_id):
             self._recheck_singly(cluster)
         check = self._recheck(cluster, action)
         if not check.proceed:
@@ -204,15 +206,22 @@ class Executor:
         sql = action.sql or ""
         purpose = f"{action.describe()} on cluster {action.cluster_name!r}"
         try:
-            if upcoming is not None and self._pair_read_with_ddl(action, upcoming):
+            ids = self._read_ahead(action, ahead)
+            if ids:
                 at = time.monotonic()
-                cid = upcoming[0].cluster_id
                 _count, rows = self.db.execute_then_query(
-                    sql, None, live_sql(1), [cid], purpose=purpose, timeout_s=_ddl_bound(action)
+                    sql,
+                    None,
+                    live_sql(len(ids)),
+                    ids,
+                    purpose=purpose,
+                    timeout_s=_ddl_bound(action),
                 )
                 self._ran(action)
                 if rows is not None:
-                    self._seen[cid] = Seen(parse_live(rows).get(cid), self.db.statements, at)
+                    live = parse_live(rows)
+                    for cid in ids:
+                        self._seen[cid] = Seen(live.get(cid), self.db.statements, at)
             else:
                 self.db.execute(sql, purpose=purpose, timeout_s=_ddl_bound(action))
                 self._ran(action)
@@ -224,14 +233,17 @@ class Executor:
         self._outcome(plan, action, executed=True)
         return result(action, "succeeded")
 
-    def _pair_read_with_ddl(self, action: Action, upcoming: tuple[ClusterPlan, Action]) -> bool:
-        """The next DROP needs its survivors confirmed and its cluster's last read will be
-        stale by then: read it right after this DDL, in the same round trip (0 statements
-        before that DROP). Never after a graceful resize, which may wait minutes."""
-        cluster, nxt = upcoming
-        seen = self._seen.get(cluster.cluster_id)
-        stale = seen is None or self.db.statements + 1 - seen.statements > FRESH_STATEMENTS
-        return stale and _ddl_bound(action) is None and self._needs_hydration_check(cluster, nxt)
+    def _read_ahead(self, action: Action, ahead: list[ClusterPlan]) -> list[str]:
+        """The next DDL's cluster will have a stale read by then: read the clusters of the
+        next few DDLs right after this one, in the same round trip, so each of them is at
+        most FRESH_STATEMENTS statements after its read. Not after a graceful resize, which
+        may wait minutes (the next DDL then re-checks singly)."""
+        if not ahead or _ddl_bound(action) is not None:
+            return []
+        seen = self._seen.get(ahead[0].cluster_id)
+        if seen is not None and self.db.statements + 1 - seen.statements <= FRESH_STATEMENTS:
+            return []
+        return list(dict.fromkeys(c.cluster_id for c in ahead))
 
     def _skip(self, plan: Plan, action: Action, check: Check, interrupted: bool) -> ActionResult:
         # An earlier attempt whose outcome was never written did run: say so.
@@ -300,9 +312,6 @@ class Executor:
             and self.db.statements - seen.statements <= FRESH_STATEMENTS
             and time.monotonic() - seen.at <= FRESH_S
         )
-
-    def _needs_hydration_check(self, cluster: ClusterPlan, action: Action) -> bool:
-        return action.kind == "drop_replica" and not _may_leave_none(cluster)
 
     def _recheck(self, cluster: ClusterPlan, action: Action) -> Check:
         """Re-check before CREATE/DROP (and ALTER): against the last read of the cluster, with

@@ -60,6 +60,9 @@ class Database:
         conn.autocommit = True
         self.conn = conn
         self.statements = 0
+        # Waits for the server: one per statement, one per pipeline of several.
+        self.round_trips = 0
+        self._pipeline: Any = None
         # Every statement's answer is awaited at most this long (None or 0: forever).
         self.client_timeout_s = (
             DEFAULT_CLIENT_TIMEOUT_S if client_timeout_s is None else client_timeout_s
@@ -140,13 +143,22 @@ class Database:
         timeout_s: float | None,
     ) -> Any:
         self.statements += 1
+        if self._pipeline is None:
+            self.round_trips += 1
         try:
             # Inside the try: on a connection already known to be broken, cursor() itself
             # raises the driver's error, which must become ConnectionLost like any other.
             cur = self.conn.cursor()
         except Exception as exc:
             raise _translate(exc) from None
-        bound = self.client_timeout_s if timeout_s is None else timeout_s
+        if self._pipeline is not None:
+            # Queued and sent without waiting: the pipeline's sync waits, under the watchdog.
+            try:
+                cur.execute(sql, params)
+            except Exception as exc:
+                raise _translate(exc) from None
+            return cur
+        bound = self._bound(timeout_s)
         watchdog = _Watchdog(self.conn, bound) if bound and bound > 0 else None
         try:
             cur.execute(sql, params)
@@ -163,6 +175,112 @@ class Database:
             if watchdog is not None:
                 watchdog.cancel()
         return cur
+
+    def _bound(self, timeout_s: float | None) -> float | None:
+        return self.client_timeout_s if timeout_s is None else timeout_s
+
+    @property
+    def pipelines(self) -> bool:
+        """Whether statements can share a round trip: psycopg 3's pipeline mode (psycopg2 has
+        none). The Sync between statements is psycopg's own, not public API: without it, no
+        pipeline (every statement waits for its answer)."""
+        pipeline = getattr(psycopg, "Pipeline", None)
+        return (
+            isinstance(self.conn, psycopg.Connection)
+            and pipeline is not None
+            and pipeline.is_supported()
+            and hasattr(pipeline, "_enqueue_sync")
+        )
+
+    def execute_then_query(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        then: str,
+        then_params: Sequence[Any] | None,
+        *,
+        purpose: str | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[int, list[tuple[Any, ...]] | None]:
+        """Run a statement, then a read, in one round trip where the driver allows it. Each is
+        its own transaction (a Sync after each), as if sent alone: a DDL never shares one.
+
+        :returns: the statement's row count and the read's rows, None when the read failed
+            (the caller reads again if it needs them).
+        :raises DatabaseError: the statement failed (ConnectionLost: it may have run), as
+            :meth:`execute` raises.
+        """
+        if not self.pipelines:
+            count = self.execute(sql, params, purpose=purpose, timeout_s=timeout_s)
+            try:
+                return count, self.query(then, then_params, purpose=purpose)
+            except DatabaseError:
+                return count, None  # a broken connection shows at the next statement
+        return self._pipelined(sql, params, then, then_params, purpose, timeout_s)
+
+    def _pipelined(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        then: str,
+        then_params: Sequence[Any] | None,
+        purpose: str | None,
+        timeout_s: float | None,
+    ) -> tuple[int, list[tuple[Any, ...]] | None]:
+        first: Any = None
+        second: Any = None
+        failure: Exception | None = None
+        bound = self._bound(timeout_s)
+        watchdog: _Watchdog | None = None
+        self.round_trips += 1
+        try:
+            # Leaving the block sends the last Sync and waits for every answer: one round trip
+            # (an explicit sync() first would wait once more for the empty exit).
+            with self.conn.pipeline() as pipeline:
+                self._pipeline = pipeline
+                try:
+                    first = self._run(sql, params, purpose=purpose, timeout_s=timeout_s)
+                    pipeline._enqueue_sync()
+                    second = self._run(then, then_params, purpose=purpose, timeout_s=None)
+                    watchdog = _Watchdog(self.conn, bound) if bound and bound > 0 else None
+                except Exception as exc:  # an earlier answer's error, seen while sending
+                    failure = exc
+                finally:
+                    self._pipeline = None
+        except Exception as exc:  # the statement's or the read's error, from the last Sync
+            failure = failure or exc
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        ran = first is not None and first.pgresult is not None
+        if not ran:
+            for cur in (first, second):
+                if cur is not None:
+                    cur.close()
+            if watchdog is not None and watchdog.fired:
+                raise NoAnswer(
+                    f"no answer from Materialize within {bound:g} s to "
+                    f"{purpose or _gist(sql)}; the connection was closed"
+                )
+            if isinstance(failure, DatabaseError):
+                raise failure
+            raise (
+                _translate(failure)
+                if failure is not None
+                else ConnectionLost(f"no answer to {purpose or _gist(sql)}")
+            )
+        count = int(first.rowcount)
+        first.close()
+        rows: list[tuple[Any, ...]] | None = None
+        try:
+            if second is not None and second.pgresult is not None:
+                rows = [tuple(r) for r in second.fetchall()] if second.description else []
+        except Exception:
+            rows = None
+        finally:
+            if second is not None:
+                second.close()
+        return count, rows
 
     def close(self) -> None:
         # Closing a broken connection may fail; there is nothing left to do then.

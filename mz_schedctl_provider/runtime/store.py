@@ -30,6 +30,8 @@ _TABLES = {
     " executed BOOL, error_message TEXT, created_at TIMESTAMPTZ DEFAULT now()",
     LEASES: "holder TEXT, cycle_id TEXT, claimed_at TIMESTAMPTZ, expires_at TIMESTAMPTZ",
 }
+# Six parameters per audit row; the wire protocol counts a statement's parameters in 16 bits.
+_AUDIT_ROWS_PER_INSERT = 10_000
 # Undefined table: Materialize's "unknown catalog item" and PostgreSQL's share this code.
 
 
@@ -148,7 +150,12 @@ class Store:
         return len(payloads)
 
     def audit(self, records: Sequence[AuditRecord]) -> None:
-        """Append audit rows (one INSERT; the caller writes intent and outcome separately)."""
+        """Append audit rows: one INSERT (apply writes every intent in one, every outcome in
+        another), more only past the protocol's 65,535 parameters per statement."""
+        for start in range(0, len(records), _AUDIT_ROWS_PER_INSERT):
+            self._audit(records[start : start + _AUDIT_ROWS_PER_INSERT])
+
+    def _audit(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
         values = ", ".join(["(%s, %s, %s, %s::jsonb, %s, %s)"] * len(records))

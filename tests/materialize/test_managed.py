@@ -406,11 +406,11 @@ class _OlderRelease(Database):
     """A connection to a release before background reconfigurations (v26.35) and the
     built-in auto-scaling controller: both relations are unknown."""
 
-    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Any = None, **bounds: Any) -> list[tuple[Any, ...]]:
         for relation in ("mz_cluster_reconfigurations", "mz_cluster_auto_scaling_strategies"):
             if relation in sql:
                 raise DatabaseError(f"unknown catalog item 'mz_internal.{relation}'")
-        return super().query(sql, params)
+        return super().query(sql, params, **bounds)
 
 
 def test_signals_and_apply_tolerate_a_release_without_reconfigurations(

@@ -144,9 +144,18 @@ def test_a_failed_ddl_stops_its_cluster_only_and_keeps_its_state(
     }
     assert not [s for s in ddl_sent(emulator, since=since) if f'"{name}_bad"."burst"' in s]
     # The failure is audited with Materialize's error, and it fails the run.
+    # Every intent is written before the first DDL, so the burst has one too; its outcome
+    # says it never ran (no error: it sent nothing, the rate limit does not count it).
     bad_rows = audit(emulator, bad)
-    assert [(r.phase, r.executed) for r in bad_rows] == [("intent", None), ("outcome", False)]
-    assert "injected: out of quota" in (bad_rows[1].error or "")
+    first, burst = (a["id"] for a in bad_plan["actions"])
+    rows = {(r.action_id, r.phase): r for r in bad_rows}
+    assert len(bad_rows) == 4 and set(rows) == {
+        (aid, phase) for aid in (first, burst) for phase in ("intent", "outcome")
+    }
+    assert rows[first, "outcome"].executed is False
+    assert "injected: out of quota" in (rows[first, "outcome"].error or "")
+    assert rows[burst, "outcome"].executed is False and rows[burst, "outcome"].error is None
+    assert "not run after earlier failure" in rows[burst, "outcome"].ctx["note"]
     assert any(
         p.startswith(f"{name}_bad: create_replica 'r_100cc' failed") for p in run.outcome.problems
     )

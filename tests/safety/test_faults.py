@@ -167,8 +167,8 @@ def test_a_statement_timeout_anywhere_converges(
     since = server_now(emulator)
     cid = resize_cluster(emulator, name, ready_to_drop=False)
     # Statements are sent with their parameters bound separately (psycopg 3): an audit
-    # INSERT's text does not say its phase, so the intent is the first actions INSERT of the
-    # cycle and the outcome the second (a zero delay lets the first one through).
+    # INSERT's text does not say its phase, so the intents INSERT is the first actions INSERT
+    # of the cycle and the outcomes INSERT the second (a zero delay lets the first through).
     audit_insert = r"^INSERT INTO \S+\.\"mz_cluster_strategy_actions\""
     faults = {
         "signals": [(r"^SELECT size, credits_per_hour", "slow")],
@@ -208,9 +208,12 @@ def test_a_statement_timeout_anywhere_converges(
 def test_the_emulator_restarting_between_any_two_statements_of_apply(
     emulator: Emulator, obs: Observer, name: str, at: int
 ) -> None:
-    """apply of a resize sends: lease check, interrupted-intents read, then per action the
-    catalog re-read, the intent, the DDL and the outcome (plus a hydration re-check before a
-    drop). The emulator restarts just before statement ``at``."""
+    """apply of a resize (one CREATE) sends: 0 lease check, 1 interrupted-intents read, 2 the
+    fresh catalog read of the whole batch, 3 the intents INSERT, 4 the DDL, 5 the outcomes
+    INSERT; then persist: 6 the state INSERT, 7 the first retention DELETE. (Before batching
+    the same positions were lease, intents read, re-read, intent, DDL, outcome, state,
+    retention: every case keeps its place.) The emulator restarts just before statement
+    ``at``."""
     since = server_now(emulator)
     cid = resize_cluster(emulator, name, ready_to_drop=False)
 

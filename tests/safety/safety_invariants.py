@@ -93,8 +93,11 @@ class Invariants(Cycles):
             return False
         if view is not None and (view.rate0 or g.id in view.running):
             return False
+        # Activity as the statement log showed it at collect (K counts from visibility: a row
+        # not yet flushed is unknowable, and the late row's resume is checked instead).
+        activity = (view.activity if view is not None else self.visible_activity()).get(g.id)
         anchors = [
-            last_user_activity(self.obs, g.id),
+            activity,
             self.row_updated_at(g, "idle_suspend"),
             max(pre.created.values(), default=None),
         ]
@@ -189,7 +192,7 @@ class Invariants(Cycles):
                 view_suspended.add(g.id)
                 self.check(
                     "liveness_no_suspend_while_running",
-                    g.id not in view.running,
+                    g.id not in view.running or bool(g.schedule_off(view.now)),
                     f"{g.name!r}: suspended while a statement runs on it",
                 )
                 self.check(
@@ -362,6 +365,13 @@ class Invariants(Cycles):
                 and any("idle" in a.get("codes", []) for a in actions)
             )
             g.resume_due, g.resume_cycles = None, 0
+            # A statement the log had not shown yet (flush lag) began before the suspend: its
+            # late row must bring the cluster back within K cycles of becoming visible.
+            hidden = last_user_activity(self.obs, g.id)
+            seen = view.activity.get(g.id)
+            if g.idle_suspended and hidden is not None and (seen is None or hidden > seen):
+                g.resume_due = hidden
+                FIGURES["invariant:liveness_resume_late_row"] += 1
         if after.replicas:
             if g.resume_due is not None:
                 FIGURES["invariant:liveness_resume_served"] += 1

@@ -26,7 +26,7 @@ from mz_schedctl_provider.runtime import cycle
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, DatabaseError
 from mz_schedctl_provider.runtime.ddl import ident
 from mz_schedctl_provider.runtime.plan_seal import PlanRefused, seal, seal_key, verify
-from mz_schedctl_provider.runtime.store import LEASES
+from mz_schedctl_provider.runtime.store import LEASES, Store
 
 SETTINGS = cycle.CycleSettings(holder="safety-model", lease_ttl_s=600)
 SEAL_KEY = seal_key("safety_conn", "127.0.0.1", 6875, "materialize", "s3cret", "materialize")
@@ -47,8 +47,12 @@ class CycleView:
     running: set[str]  # cluster ids with a visible statement still running at collect
     reconfiguring: set[str]  # cluster ids with a graceful reconfiguration in progress
     rate0: bool  # statement logging's max sample rate was 0 at collect
-    clean: bool  # no fault, kill, lost persist or race in this cycle
+    clean: bool  # no injected DDL fault and no rename or recreate race in this cycle
     ddl: list[Ddl] = field(default_factory=list)
+    # Per cluster id: the newest user activity the statement log showed at collect (a
+    # running statement's is now, a finished one's its end).
+    activity: dict[str, datetime] = field(default_factory=dict)
+    suspended: set[str] = field(default_factory=set)
 
 
 class Cycles(World):
@@ -202,6 +206,36 @@ class Cycles(World):
             )
         FIGURES["cycles"] += 1
 
+    def contended_step(self) -> None:
+        """Another deployment's cycle holds the lease (claimed first, on its own connection):
+        ours must lose the claim, and its apply must execute nothing (the apply-time check)."""
+        self.step_kind("contended_lease")
+        since = server_now(self.obs)
+        other = self.connect()
+        try:
+            rival = cycle.CycleSettings(holder="rival-airflow", lease_ttl_s=600)
+            held = cycle.claim_lease(other, rival, cycle_id=cycle.new_cycle_id("rival"))
+            self.check(
+                "lease_free", held.acquired, f"the rival could not claim a free lease: {held}"
+            )
+            cycle_id = cycle.new_cycle_id("safety")
+            lease = cycle.claim_lease(self.db, SETTINGS, cycle_id=cycle_id)
+            self.check("lease_single_writer", not lease.acquired, "two cycles hold the lease")
+            signals = cycle.collect(self.db, SETTINGS)
+            plan = cycle.decide(signals, cycle_id=cycle_id, dry_run=False)
+            result = cycle.apply(plan, self.db, SETTINGS)
+            cycle.persist(plan, result, self.db, SETTINGS)
+            self.check(
+                "lease_single_writer",
+                not self.controller_ddl(since),
+                "a cycle without the lease sent DDL",
+            )
+            Store(other).release_lease(cycle_id=held.cycle_id)  # the rival's cycle ends
+        finally:
+            other.close()
+        FIGURES["cycles"] += 1
+        self.log(f"contended: {self.summary(plan)}")
+
     # Applying cycles ------------------------------------------------------------------------
 
     def visible_running(self) -> set[str]:
@@ -211,6 +245,18 @@ class Cycles(World):
             (RUNNING_APP,),
         )
         return {r[0] for r in rows if r[0]}
+
+    def visible_activity(self) -> dict[str, datetime]:
+        """What the controller can know of user activity: the statement log as Materialize
+        shows it (rows appear at its flush), a running statement counting as activity now."""
+        rows = self.obs.execute(
+            "SELECT cluster_id, max(coalesce(finished_at, now()))"
+            " FROM mz_internal.mz_statement_execution_history_redacted"
+            " WHERE cluster_id IS NOT NULL AND application_name IS DISTINCT FROM %s"
+            " GROUP BY cluster_id",
+            (APPLICATION_NAME,),
+        )
+        return {r[0]: r[1] for r in rows}
 
     def reconfiguring(self) -> set[str]:
         rows = self.obs.execute(
@@ -232,6 +278,7 @@ class Cycles(World):
         if filt is not None:
             scope = {n for n in scope if re.fullmatch(filt, n)}
         running, rate0 = self.visible_running(), self.sample_rate == 0
+        activity = self.visible_activity()
         cycle_id = cycle.new_cycle_id("safety")
         lease = cycle.claim_lease(self.db, SETTINGS, cycle_id=cycle_id)
         self.check(
@@ -285,9 +332,10 @@ class Cycles(World):
             scope=scope,
             covered=covered,
             running=running,
+            activity=activity,
             reconfiguring=reconf,
             rate0=rate0,
-            clean=mode in ("apply", "settle") and not raced,
+            clean=mode != "fault" and not raced,
             ddl=self.controller_ddl(since),
         )
         self.check_cycle(view)

@@ -407,7 +407,10 @@ class World:
         elif reps and self.sample_rate > 0:
             self.step_kind("long_query_begin")
             self.gate.start(self.obs, g.name)
-            self.log(f"long query on {g.name!r} begins")
+            # A long query: the clock moves on while it runs (past some idle_after_s).
+            seconds = self.rng.choice((130, 700, 2000))
+            self.advance(seconds)
+            self.log(f"long query on {g.name!r} begins; advance {seconds}s")
 
     def rename(self, g: Group, *, namesake: bool | None = None) -> None:
         """ALTER CLUSTER ... RENAME; with ``namesake`` a new cluster takes the old name."""

@@ -135,7 +135,8 @@ class Scenario(Invariants):
             self.check(
                 "liveness_no_flap",
                 len(suspends[g.id]) <= 1
-                and not any(i > suspends[g.id][0] for i, _ in sent[g.id] if suspends[g.id]),
+                and not any(i > suspends[g.id][0] for i, _ in sent[g.id] if suspends[g.id])
+                and not any(i >= K for i, _ in sent[g.id]),
                 f"{g.name!r}: with nothing changing, suspended in cycles {suspends[g.id]} and"
                 f" sent {sent[g.id]}",
             )
@@ -201,9 +202,11 @@ class Scenario(Invariants):
             self.apply_cycle("crash")
         elif r < 0.81:
             self.wipe_state_step()
-        elif r < 0.84:
+        elif r < 0.83:
             self.edited_plan_step()
-        elif r < 0.87:
+        elif r < 0.85:
+            self.contended_step()
+        elif r < 0.89:
             self.sample_rate_step()
         elif r < 0.94:
             self.dry_cycle()

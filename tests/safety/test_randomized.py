@@ -267,7 +267,7 @@ def test_randomized_histories_keep_every_invariant(
         seed = random.Random(f"{seed0}/{index}").randrange(2**32)
         scenario = Scenario(emulator, obs, user, Gate(emulator), index, seed)
         try:
-            scenario.run(steps=scenario.rng.randint(8, 14))
+            scenario.run(steps=scenario.rng.randint(6, 12))
         except Exception as exc:
             trace = "\n  ".join(scenario.trace)
             detail = "" if isinstance(exc, Violation) else traceback.format_exc()

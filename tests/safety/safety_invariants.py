@@ -257,6 +257,12 @@ class Invariants(Cycles):
         view: CycleView,
         by_sql: dict[str, dict[str, Any]],
     ) -> None:
+        kinds = [d.kind for d in mine if d.kind != "alter"]
+        self.check(
+            "creates_before_drops",
+            "create" not in kinds[kinds.index("drop") :] if "drop" in kinds else True,
+            f"{g.name!r}: a drop before a create in one cycle: {[d.sql for d in mine]}",
+        )
         for d in mine:
             action = by_sql.get(d.sql)
             strategy = action.get("strategy") if action else None

@@ -45,10 +45,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from mzsupport import server_now
+from mzsupport import q, server_now
 from safety_gate import Gate
 from safety_invariants import Invariants, K, Violation
-from safetysupport import FIGURES, Observer, truth
+from safetysupport import FIGURES, Observer, last_user_activity, truth
 
 from mz_schedctl_provider.emulator.control import Emulator
 
@@ -177,6 +177,35 @@ class Scenario(Invariants):
                     f"cycles: {t.replicas}",
                 )
 
+    def resume_probe(self) -> None:
+        """Liveness after an idle-driven suspend: a query on each such cluster (refused), after
+        losing the state half the time (wipe-state), must be served within K cycles of
+        showing up in the statement log."""
+        due = [g for g in self.groups if g.idle_suspended and g.may_execute()]
+        if not due:
+            return
+        self.step_kind("resume_probe")
+        if self.rng.random() < 0.5:
+            self.wipe_state_step()
+        for g in due:
+            try:
+                self.user.execute(f"SET cluster = {q(g.name)}")
+                self.user.execute("SELECT * FROM safety_probe").fetchall()
+                self.log(f"query on {g.name!r}: ok")
+            except psycopg.Error as exc:
+                self.log(f"query on {g.name!r}: refused ({str(exc).strip()[:60]})")
+            g.resume_due, g.resume_cycles = last_user_activity(self.obs, g.id), 0
+        self.advance(6)  # the next flush of the statement log
+        for _ in range(K):
+            self.apply_cycle("settle")
+            self.advance(5)
+        for g in due:
+            self.check(
+                "liveness_resume_within_K",
+                g.resume_due is None,
+                f"{g.name!r}: the refused query was not served within {K} cycles",
+            )
+
     # Driver ---------------------------------------------------------------------------------
 
     def step(self) -> None:
@@ -220,6 +249,7 @@ class Scenario(Invariants):
         for _ in range(steps):
             self.step()
         self.settle()
+        self.resume_probe()
 
 
 BATCH = 25  # scenarios per test item: progress shows, and each item stays within the timeout

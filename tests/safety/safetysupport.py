@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from mz_schedctl_provider.emulator.control import Emulator
+from mz_schedctl_provider.engine.reasons import REASON_CODES
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 
 
@@ -47,9 +48,11 @@ class Figures(Counter[str]):
     def lines(self) -> list[str]:
         out = [self.line()]
         for group in self.GROUPS:
-            items = sorted(
-                (k.split(":", 1)[1], v) for k, v in self.items() if k.startswith(group + ":")
-            )
+            seen = {k.split(":", 1)[1]: v for k, v in self.items() if k.startswith(group + ":")}
+            if group == "rail" and seen:
+                # Every reason code, fired or not: a rail the model never reaches shows as 0.
+                seen = {code: seen.get(code, 0) for code in REASON_CODES} | seen
+            items = sorted(seen.items())
             if items:
                 out.append(f"{group}s: " + ", ".join(f"{k} {v}" for k, v in items))
         return out

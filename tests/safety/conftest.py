@@ -42,4 +42,5 @@ def tables(emulator: Emulator) -> Iterator[None]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if any(FIGURES.values()):
         terminalreporter.write_sep("=", "safety suite figures")
-        terminalreporter.write_line(FIGURES.line())
+        for line in FIGURES.lines():
+            terminalreporter.write_line(line)

@@ -15,11 +15,14 @@ from typing import Any
 import psycopg
 
 from mz_schedctl_provider.emulator.control import Emulator
+from mz_schedctl_provider.engine.reasons import REASON_CODES
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 
 
 class Figures(Counter[str]):
-    """What the suite did, printed in pytest's terminal summary."""
+    """What the suite did, printed in pytest's terminal summary: the totals first, then one
+    line each for the step kinds taken, the invariants checked and the rails (reason and
+    finding codes of the plans) fired, so a rail the model never reaches shows as 0."""
 
     ORDER = (
         "seed",
@@ -31,11 +34,28 @@ class Figures(Counter[str]):
         "kills",
         "inputs_tried",
     )
+    GROUPS = ("step", "invariant", "rail")
 
     def line(self) -> str:
         parts = [f"{k.replace('_', ' ')}: {self[k]}" for k in self.ORDER]
-        parts += [f"{k}: {v}" for k, v in sorted(self.items()) if k not in self.ORDER]
+        parts += [
+            f"{k}: {v}"
+            for k, v in sorted(self.items())
+            if k not in self.ORDER and k.split(":", 1)[0] not in self.GROUPS
+        ]
         return ", ".join(parts)
+
+    def lines(self) -> list[str]:
+        out = [self.line()]
+        for group in self.GROUPS:
+            seen = {k.split(":", 1)[1]: v for k, v in self.items() if k.startswith(group + ":")}
+            if group == "rail" and seen:
+                # Every reason code, fired or not: a rail the model never reaches shows as 0.
+                seen = {code: seen.get(code, 0) for code in REASON_CODES} | seen
+            items = sorted(seen.items())
+            if items:
+                out.append(f"{group}s: " + ", ".join(f"{k} {v}" for k, v in items))
+        return out
 
 
 FIGURES = Figures()
@@ -95,26 +115,39 @@ class Observer:
 
 
 _IDENT = r'"((?:[^"]|"")*)"'
+_LIT = r"'((?:[^']|'')*)'"
 _CREATE = re.compile(
-    rf"^\s*CREATE\s+CLUSTER\s+REPLICA\s+{_IDENT}\.{_IDENT}\s*\(SIZE\s*=\s*'((?:[^']|'')*)'\)\s*$",
+    rf"^\s*CREATE\s+CLUSTER\s+REPLICA\s+{_IDENT}\.{_IDENT}\s*\(SIZE\s*=\s*{_LIT}\)\s*$",
     re.S,
 )
 _DROP = re.compile(rf"^\s*DROP\s+CLUSTER\s+REPLICA\s+{_IDENT}\.{_IDENT}\s*$", re.S)
-_ANY_REPLICA_DDL = re.compile(r"^\s*(CREATE|DROP)\s+CLUSTER\s+REPLICA", re.I)
+# A managed cluster's reconfiguration: SET (SIZE = ..., REPLICATION FACTOR = ...), optionally
+# graceful (WITH (WAIT UNTIL READY (...))). A user's RENAME does not match and is skipped.
+_ALTER = re.compile(
+    rf"^\s*ALTER\s+CLUSTER\s+{_IDENT}\s+SET\s+\(((?:[^()']|{_LIT})*)\)"
+    r"(\s+WITH\s+\(WAIT\s+UNTIL\s+READY\s*\((?:[^()']|'(?:[^']|'')*')*\)\s*\))?\s*$",
+    re.S | re.I,
+)
+_OPT_SIZE = re.compile(rf"\bSIZE\s*=\s*{_LIT}", re.I)
+_OPT_FACTOR = re.compile(r"\bREPLICATION\s+FACTOR\s*=\s*'?(\d+)'?", re.I)
+_ANY_REPLICA_DDL = re.compile(r"^\s*((CREATE|DROP)\s+CLUSTER\s+REPLICA|ALTER\s+CLUSTER\s)", re.I)
 
 
 @dataclass(frozen=True)
 class Ddl:
-    """One replica statement from the statement log."""
+    """One controller-shaped statement from the statement log: a replica CREATE/DROP or a
+    managed cluster's ALTER CLUSTER ... SET (SIZE / REPLICATION FACTOR)."""
 
-    kind: str  # "create" | "drop"
+    kind: str  # "create" | "drop" | "alter"
     cluster: str
-    replica: str
+    replica: str  # "" for an alter
     size: str | None
     status: str | None  # finished_status: success, error, or None (never finished)
     at: datetime
     sql: str
     application: str | None
+    factor: int | None = None  # an alter's REPLICATION FACTOR
+    wait: bool = False  # an alter WITH (WAIT UNTIL READY ...): graceful
 
     @property
     def ok(self) -> bool:
@@ -124,15 +157,48 @@ class Ddl:
     def controller(self) -> bool:
         return self.application == APPLICATION_NAME
 
+    @property
+    def suspends(self) -> bool:
+        return self.kind == "alter" and self.factor == 0
 
-def parse_ddl(sql: str) -> tuple[str, str, str, str | None] | None:
+
+@dataclass(frozen=True)
+class Parsed:
+    kind: str
+    cluster: str
+    replica: str
+    size: str | None
+    factor: int | None = None
+    wait: bool = False
+
+
+def parse(sql: str) -> Parsed | None:
     m = _CREATE.match(sql)
     if m:
-        return "create", _unq(m[1]), _unq(m[2]), m[3].replace("''", "'")
+        return Parsed("create", _unq(m[1]), _unq(m[2]), m[3].replace("''", "'"))
     m = _DROP.match(sql)
     if m:
-        return "drop", _unq(m[1]), _unq(m[2]), None
+        return Parsed("drop", _unq(m[1]), _unq(m[2]), None)
+    m = _ALTER.match(sql)
+    if m:
+        size = _OPT_SIZE.search(m[2])
+        factor = _OPT_FACTOR.search(m[2])
+        if size is None and factor is None:
+            return None
+        return Parsed(
+            "alter",
+            _unq(m[1]),
+            "",
+            size[1].replace("''", "'") if size else None,
+            int(factor[1]) if factor else None,
+            bool(m[4]),
+        )
     return None
+
+
+def parse_ddl(sql: str) -> tuple[str, str, str, str | None] | None:
+    p = parse(sql)
+    return None if p is None else (p.kind, p.cluster, p.replica, p.size)
 
 
 def _unq(text: str) -> str:
@@ -140,22 +206,25 @@ def _unq(text: str) -> str:
 
 
 def replica_ddl(obs: Observer, *, since: datetime) -> list[Ddl]:
-    """Every replica CREATE/DROP that reached the emulator since ``since`` (anyone's), oldest
-    first. A controller statement that does not parse is itself a finding."""
+    """Every replica CREATE/DROP and cluster ALTER ... SET that reached the emulator since
+    ``since`` (anyone's), oldest first. A controller statement that does not parse is itself
+    a finding."""
     rows = obs.admin(
         "SELECT sql, finished_status, began_at, application_name"
         " FROM mz_emulator.statement_log WHERE began_at >= %s"
-        " AND sql ~* '^\\s*(CREATE|DROP)\\s+CLUSTER\\s+REPLICA' ORDER BY began_at, id",
+        " AND sql ~* '^\\s*((CREATE|DROP)\\s+CLUSTER\\s+REPLICA|ALTER\\s+CLUSTER\\s)'"
+        " ORDER BY began_at, id",
         (since,),
     )
     out = []
     for sql_text, status, at, app in rows:
-        parsed = parse_ddl(sql_text)
-        if parsed is None:
+        p = parse(sql_text)
+        if p is None:
             assert app != APPLICATION_NAME, f"controller DDL in an unexpected form: {sql_text!r}"
             continue
-        kind, cluster, replica, size = parsed
-        out.append(Ddl(kind, cluster, replica, size, status, at, sql_text, app))
+        out.append(
+            Ddl(p.kind, p.cluster, p.replica, p.size, status, at, sql_text, app, p.factor, p.wait)
+        )
     return out
 
 
@@ -234,14 +303,26 @@ def is_replica_ddl(sql_text: str) -> bool:
     return bool(_ANY_REPLICA_DDL.match(sql_text))
 
 
-def audit_gaps(obs: Observer, *, since: datetime, cluster_ids: list[str]) -> list[str]:
+Blind = list[tuple[datetime, datetime | None]]
+
+
+def in_blind(at: datetime, blind: Blind | None) -> bool:
+    return any(a <= at and (b is None or at <= b) for a, b in blind or ())
+
+
+def audit_gaps(
+    obs: Observer, *, since: datetime, cluster_ids: list[str], blind: Blind | None = None
+) -> list[str]:
     """What the audit misses or invents since ``since`` on these clusters: a controller DDL in
     the statement log without an intent row before it or without an outcome row of the same
-    action id; an outcome saying a DDL ran that the log never saw succeed."""
+    action id; an outcome saying a DDL ran that the log never saw succeed. While statement
+    logging was off (``blind``: sample rate 0) the log sees nothing: an executed replica
+    outcome then needs the catalog's replica history to show that create or drop."""
     ddl = [d for d in replica_ddl(obs, since=since) if d.controller]
     rows = obs.execute(
-        "SELECT action_id, action_sql, decision_ctx ->> 'phase', executed, created_at"
-        " FROM mz_cluster_strategy_actions WHERE cluster_id = ANY(%s) AND created_at >= %s",
+        "SELECT action_id, action_sql, decision_ctx ->> 'phase', executed, created_at,"
+        " cluster_id FROM mz_cluster_strategy_actions"
+        " WHERE cluster_id = ANY(%s) AND created_at >= %s",
         (cluster_ids, since),
     )
     gaps = []
@@ -252,7 +333,26 @@ def audit_gaps(obs: Observer, *, since: datetime, cluster_ids: list[str]) -> lis
         elif not any(r[0] in intents and r[2] == "outcome" for r in rows):
             gaps.append(f"no audit outcome for {d.sql}")
     sent_ok = {d.sql for d in ddl if d.ok}
-    for aid, sql_text, phase, executed, _at in rows:
-        if phase == "outcome" and executed and sql_text not in sent_ok:
-            gaps.append(f"audit says {aid} ran, the log never saw it: {sql_text}")
+    for aid, sql_text, phase, executed, at, cid in rows:
+        if phase != "outcome" or not executed or sql_text in sent_ok:
+            continue
+        if in_blind(at, blind) and _in_replica_history(obs, cid, sql_text or "", at):
+            continue
+        gaps.append(f"audit says {aid} ran, the log never saw it: {sql_text}")
     return gaps
+
+
+def _in_replica_history(obs: Observer, cid: str, sql_text: str, at: datetime) -> bool:
+    p = parse(sql_text)
+    if p is None:
+        return False
+    if p.kind == "alter":
+        rows = obs.execute("SELECT 1 FROM mz_catalog.mz_clusters WHERE id = %s", (cid,))
+        return bool(rows)  # a managed cluster's ALTER leaves no replica history row to match
+    column = "created_at" if p.kind == "create" else "dropped_at"
+    rows = obs.execute(
+        f"SELECT 1 FROM mz_internal.mz_cluster_replica_history WHERE cluster_id = %s"
+        f" AND replica_name = %s AND {column} BETWEEN %s - interval '5 minutes' AND %s",
+        (cid, p.replica, at, at),
+    )
+    return bool(rows)

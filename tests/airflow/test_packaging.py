@@ -226,6 +226,27 @@ def test_the_factory_takes_schedule_conn_id_default_args_tags_and_callbacks() ->
     assert not wipe.tags
 
 
+def test_the_readmes_sensor_example_dag_loads(tmp_path: Path) -> None:
+    """The README's example DAG for MaterializeHydrationSensor imports on this Airflow."""
+    import re
+
+    from afsupport import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### Wait for hydration in your own DAGs")
+    (block,) = re.findall(
+        r"```python\n(.*?)```", readme[start : readme.index("\n## ", start)], re.S
+    )
+    (tmp_path / "analytics_report.py").write_text(block)
+    bag = dag_bag(tmp_path)
+    assert bag.import_errors == {}
+    dag = bag.dags["analytics_report"]
+    assert set(dag.task_dict) == {"analytics_hydrated", "report"}
+    sensor = dag.task_dict["analytics_hydrated"]
+    assert type(sensor).__name__ == "MaterializeHydrationSensor"
+    assert (sensor.cluster, sensor.deferrable) == ("analytics", True)
+
+
 def test_the_repository_dags_folder_is_what_the_cli_writes() -> None:
     """dags/ (docker compose mounts it) holds exactly the package's stub files."""
     from afsupport import REPO

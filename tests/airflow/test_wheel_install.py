@@ -24,18 +24,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("airflow.models")  # not just tests/airflow seen as a namespace package
 
-from afsupport import REPO, airflow_major, json_output
+from afsupport import REPO, airflow_major, conn_json, json_output
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -82,7 +84,9 @@ def fresh_install(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) 
     constraints = REPO / "constraints" / f"airflow-{version}.txt"
     _run(
         [
-            str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
+            # --no-compile: Airflow's thousands of modules are byte-compiled on import instead,
+            # only those this test imports.
+            str(python), "-m", "pip", "install", "-q", "--no-compile", "-c", str(constraints),
             f"mz-schedctl-provider[airflow] @ {wheel.as_uri()}",
             f"apache-airflow=={airflow_version}",
         ],
@@ -100,6 +104,14 @@ def fresh_install(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) 
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
     }
     yield {"venv": target, "python": python, "env": env, "home": home, "cwd": work}
+
+
+def _readme_existing() -> str:
+    """The dags-folder list the README's Airflow 3 line passes to --bundle-config."""
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"--bundle-config \\\n\s*'(\[.*?\])'", readme)
+    assert found, "the README's --bundle-config line"
+    return found.group(1)
 
 
 def _where_the_package_imports_from(fresh: dict) -> Path:
@@ -126,32 +138,39 @@ def test_the_wheel_carries_the_dag_files_license_and_classifier(fresh_install: d
     ]
 
 
-def test_airflow_finds_the_dags_through_the_documented_setup(fresh_install: dict) -> None:
-    fresh = fresh_install
+def _documented_setup(fresh: dict) -> tuple[dict[str, str], list[str]]:
+    """The README's step 1 for this Airflow line: (environment, `dags list` arguments)."""
     bin_dir = fresh["venv"] / "bin"
     env = dict(fresh["env"])
     if airflow_major() >= 3:
-        # README, Airflow 3: export AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST="$(...)"
+        # README, Airflow 3: export AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST="$(...)",
+        # with the README's own dags-folder entry kept in the list.
         config = _run(
-            [str(bin_dir / "mz-schedctl"), "airflow-dags", "--bundle-config"],
+            [str(bin_dir / "mz-schedctl"), "airflow-dags", "--bundle-config", _readme_existing()],
             env=env,
             cwd=fresh["cwd"],
         ).strip()
+        assert [e["name"] for e in json.loads(config)] == ["dags-folder", "mz_schedctl"]
         env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = config
-        listing = ["dags", "list", "--local", "--bundle-name", "mz_schedctl"]
-    else:
-        # README, Airflow 2: mz-schedctl airflow-dags --write "$AIRFLOW_HOME/dags"
-        _run(
-            [str(bin_dir / "mz-schedctl"), "airflow-dags", "--write", str(fresh["home"] / "dags")],
-            env=env,
-            cwd=fresh["cwd"],
-        )
-        listing = ["dags", "list"]
-    out = _run(
-        [str(bin_dir / "airflow"), *listing, "--output", "json", "--columns", "dag_id,fileloc"],
+        return env, ["dags", "list", "--local", "--bundle-name", "mz_schedctl"]
+    # README, Airflow 2: mz-schedctl airflow-dags --write "$AIRFLOW_HOME/dags"
+    _run(
+        [str(bin_dir / "mz-schedctl"), "airflow-dags", "--write", str(fresh["home"] / "dags")],
         env=env,
         cwd=fresh["cwd"],
     )
+    return env, ["dags", "list"]
+
+
+def test_airflow_finds_the_dags_through_the_documented_setup(fresh_install: dict) -> None:
+    fresh = fresh_install
+    env, listing = _documented_setup(fresh)
+    out = _run(
+        [str(fresh["venv"] / "bin" / "airflow"), *listing, "--output", "json", "--columns",
+         "dag_id,fileloc"],
+        env=env,
+        cwd=fresh["cwd"],
+    )  # fmt: skip
     rows = {row["dag_id"]: row for row in json_output(out)}
     assert set(rows) >= DAG_IDS, rows
     for dag_id in DAG_IDS:
@@ -160,6 +179,36 @@ def test_airflow_finds_the_dags_through_the_documented_setup(fresh_install: dict
         expected = fresh["venv"] if airflow_major() >= 3 else fresh["home"] / "dags"
         assert expected in fileloc.parents, fileloc
         assert REPO not in fileloc.parents, fileloc
+
+
+def test_the_documented_preview_runs_a_dry_run_cycle(fresh_install: dict, emulator: Any) -> None:
+    """README step 5, `airflow dags test ... -c '{"dry_run": true}'`, with the fresh install
+    against the emulator: the cycle runs, plans the strategy row and writes nothing."""
+    fresh = fresh_install
+    env, _ = _documented_setup(fresh)
+    emulator.execute("CREATE CLUSTER wheel_preview REPLICAS (r1 (SIZE = '25cc'))")
+    (cid,) = emulator.execute("SELECT id FROM mz_clusters WHERE name = 'wheel_preview'")[0]
+    emulator.execute(
+        "CREATE TABLE IF NOT EXISTS mz_cluster_strategies (cluster_id TEXT NOT NULL,"
+        " strategy_type TEXT NOT NULL, config JSONB NOT NULL, updated_at TIMESTAMPTZ DEFAULT now())"
+    )
+    emulator.execute(
+        "INSERT INTO mz_cluster_strategies (cluster_id, strategy_type, config)"
+        " VALUES (%s, 'target_size', '{\"target_size\": \"50cc\"}')",
+        (cid,),
+    )
+    env["AIRFLOW_CONN_MATERIALIZE_DEFAULT"] = conn_json(emulator.port)
+    bundle = ["-B", "mz_schedctl"] if airflow_major() >= 3 else []
+    test = [str(fresh["venv"] / "bin" / "airflow"), "dags", "test", *bundle]
+    out = _run([*test, "mz_schedctl_cycle", "-c", '{"dry_run": true}'], env=env, cwd=fresh["cwd"])
+    assert "wheel_preview" in out and "50cc" in out, out[-3000:]
+    replicas = emulator.execute(
+        "SELECT r.name FROM mz_cluster_replicas r JOIN mz_clusters c ON c.id = r.cluster_id"
+        " WHERE c.name = 'wheel_preview'"
+    )
+    assert replicas == [("r1",)]  # dry run: nothing created
+    with pytest.raises(Exception, match="mz_cluster_strategy_actions"):  # no audit table either
+        emulator.execute("SELECT count(*) FROM mz_cluster_strategy_actions")
 
 
 def test_the_config_section_is_listed_by_the_installed_airflow(fresh_install: dict) -> None:

@@ -125,8 +125,6 @@ class MaterializeHook(PostgresHook):
     ignored_extra_options = set(getattr(PostgresHook, "ignored_extra_options", ())) | set(
         CONTROLLER_EXTRAS
     )
-    # What the controller needs: the catalog (Materialize only) and a usable session.
-    _test_connection_sql = "SELECT count(*) FROM mz_catalog.mz_clusters"
 
     # ---- connections ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ _CLUSTER_REPLICAS = (
     " LEFT JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id"
     " WHERE c.name = %s GROUP BY c.id"
 )
+_INVALID_SCHEMA_NAME = "3F000"  # PostgreSQL's and Materialize's "unknown schema"
 _CAN_CREATE = "SELECT has_schema_privilege(current_user, %s, 'CREATE')"
 _ACTIVITY_PROBE = f"SELECT count(*) FROM (SELECT 1 FROM {ACTIVITY_RELATION} LIMIT 1) AS probe"
 
@@ -109,7 +110,15 @@ def _tables(db: Database, schema: str, *, cluster_ok: bool) -> Check:
     try:
         (allowed,) = db.query(_CAN_CREATE, (schema,), purpose="checking CREATE on the schema")[0]
     except DatabaseError as exc:
-        return Check(name, False, f"missing in schema {schema}: {', '.join(missing)}; {exc}")
+        if exc.sqlstate == _INVALID_SCHEMA_NAME:
+            return Check(name, False, f"schema {schema} does not exist: {exc}")
+        # The privilege could not be asked (not the schema's fault): say so, do not guess.
+        return Check(
+            name,
+            True,
+            f"missing in schema {schema}: {', '.join(missing)}; could not check CREATE on it "
+            f"({exc}): mz-schedctl init creates them",
+        )
     if allowed:
         return Check(
             name,

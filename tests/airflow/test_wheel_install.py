@@ -15,9 +15,8 @@ site-packages (3.3) or written there by the venv's own ``mz-schedctl`` (2.11), a
 ``mz_schedctl_provider`` imports from the venv, never from this checkout.
 
 Cost: the install resolves nothing (every version is pinned) and pip takes the wheels from its
-cache, filled when the test venvs were built, so it takes about a minute; the metadata database
-is the session's, already migrated by the same Airflow version (a new SQLite file would add
-another `airflow db migrate`).
+cache, filled when the test venvs were built (about a minute on an idle machine); then
+`airflow db migrate` of a new SQLite file in the new AIRFLOW_HOME.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def _run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: int = 600) 
 
 
 @pytest.fixture(scope="module")
-def fresh_install(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Build the wheel, install it into a new venv with the pinned constraints."""
     from airflow import __version__ as airflow_version
 
@@ -101,8 +100,11 @@ def fresh_install(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) 
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
     }
+    # Its own metadata database: `dags list` reports what the database knows about a DAG, so
+    # a database shared with the other tests (which parse dags/ copies) would blur the proof.
+    _run([str(target / "bin" / "airflow"), "db", "migrate"], env=env, cwd=work)
     yield {"venv": target, "python": python, "env": env, "home": home, "cwd": work}
 
 

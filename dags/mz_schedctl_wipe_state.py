@@ -1,7 +1,7 @@
 """Airflow DAG, manually triggered: delete mz-schedctl's stored state (all clusters, or a filter).
 
-Built by :func:`mz_schedctl_provider.dags.wipe_state_dag`; ``MZ_SCHEDCTL_CONN_ID`` selects the
-Materialize connection (default ``materialize_default``).
+Built by :func:`mz_schedctl_provider.dags.wipe_state_dag`; ``[mz_schedctl] conn_id`` selects
+the Materialize connection (default ``materialize_default``).
 """
 
 from mz_schedctl_provider.dags import wipe_state_dag

@@ -14,10 +14,12 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from psycopg import conninfo
 
+from mz_schedctl_provider import bundle
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.runtime import cycle
 from mz_schedctl_provider.runtime.catalog_reads import cluster_names
@@ -83,6 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", parents=[common], help="create the controller's tables")
     init.add_argument("--print-sql", action="store_true", help="print the SQL instead")
     sub.add_parser("status", parents=[common], help="strategies, state and last actions")
+    dags = sub.add_parser(
+        "airflow-dags",
+        help="where the installed package keeps its DAG files (no database needed)",
+        description='Airflow 3: export AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST="$('
+        'mz-schedctl airflow-dags --bundle-config)". Airflow 2: mz-schedctl airflow-dags '
+        '--write "$AIRFLOW_HOME/dags".',
+    )
+    what = dags.add_mutually_exclusive_group()
+    what.add_argument("--path", action="store_true", help="print the package's DAG folder")
+    what.add_argument(
+        "--bundle-config",
+        nargs="?",
+        const="",
+        metavar="EXISTING_JSON",
+        help="print dag_bundle_config_list with this package's bundle appended to"
+        " EXISTING_JSON (a JSON list, e.g. Airflow's default dags-folder bundle)",
+    )
+    what.add_argument("--write", metavar="DIR", help="copy the stub DAG files into DIR")
+    dags.add_argument(
+        "--overwrite", action="store_true", help="with --write: replace files that differ"
+    )
     return parser
 
 
@@ -106,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "airflow-dags":
+        return _airflow_dags(args)
     settings = cycle.CycleSettings(schema=args.schema, experimental=args.experimental)
     if args.filter_clusters:
         try:
@@ -251,6 +276,25 @@ def _wipe_state(args: argparse.Namespace, db: Database, settings: cycle.CycleSet
         print(json.dumps({"deleted_state_rows": wiped.deleted_state_rows}))
     else:
         print(f"deleted {wiped.deleted_state_rows} state row(s)")
+    return EXIT_OK
+
+
+def _airflow_dags(args: argparse.Namespace) -> int:
+    """The DAG files for Airflow: a bundle (Airflow 3) or copied stubs (Airflow 2)."""
+    if args.write:
+        try:
+            written = bundle.write_dag_files(Path(args.write), overwrite=args.overwrite)
+        except FileExistsError as exc:
+            raise UsageError(str(exc)) from None
+        for path in written:
+            print(path)
+    elif args.bundle_config is not None:
+        try:
+            print(bundle.bundle_config(args.bundle_config))
+        except ValueError as exc:  # json.JSONDecodeError included
+            raise UsageError(f"--bundle-config: {exc}") from None
+    else:
+        print(bundle.DAG_FOLDER)
     return EXIT_OK
 
 

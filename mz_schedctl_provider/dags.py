@@ -1,18 +1,18 @@
-"""The two DAGs shipped in ``dags/`` (which only call these factories), so their code is in the
-installed package: Airflow 3 does not put the DAGs folder on ``sys.path`` for every parser.
+"""The DAG factories behind the shipped DAG files (``mz_schedctl_provider/dag_files/``, found by
+Airflow 3 through a DAG bundle, copied by ``mz-schedctl airflow-dags --write`` on Airflow 2),
+so the DAGs' code is in the installed package and a copied stub never goes stale.
 
-Parse-time settings are environment variables, read without any database access:
-
-- ``MZ_SCHEDCTL_SCHEDULE``: cron expression or preset of the cycle (default every 2 minutes;
-  ``none`` = manual runs only);
-- ``MZ_SCHEDCTL_CONN_ID``: the Materialize connection id (default ``materialize_default``);
-- ``MZ_SCHEDCTL_RETRY_DELAY_S``: delay before a failed task's first retry (default 20 s;
-  doubles on each retry, at most 2 minutes).
+Without arguments the factories take their settings from Airflow's ``[mz_schedctl]`` section
+(:mod:`mz_schedctl_provider.settings`: ``schedule``, ``conn_id``, ``retry_delay_s``; the older
+``MZ_SCHEDCTL_*`` environment variables as fallbacks), read at parse time without any database
+access; arguments override them. Nothing here imports the engine, the hook or a driver: the
+operators import those when a task runs.
 """
 
 from __future__ import annotations
 
-import os
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -27,11 +27,27 @@ from mz_schedctl_provider.operators.materialize import (
     MaterializeWipeStateOperator,
 )
 from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY
+from mz_schedctl_provider.settings import SETTINGS, setting
+
+
+class _FromSettings(enum.Enum):
+    """Marks an argument left to the ``[mz_schedctl]`` settings (None means "no schedule")."""
+
+    TOKEN = 0
+
+
+FROM_SETTINGS = _FromSettings.TOKEN
+# What DAG(schedule=...) takes, passed through: cron or preset text, a timedelta, a timetable or
+# an asset expression (Airflow's own types, so Any here), or None for manual runs only.
+Schedule = Any
+# A DAG-level callback, or a list of them, as Airflow takes them.
+Callback = Callable[..., Any] | Sequence[Callable[..., Any]] | None
 
 CYCLE_DAG_ID = "mz_schedctl_cycle"
 WIPE_STATE_DAG_ID = "mz_schedctl_wipe_state"
-DEFAULT_SCHEDULE = "*/2 * * * *"
-DEFAULT_CONN_ID = "materialize_default"
+DEFAULT_SCHEDULE = SETTINGS["schedule"].default
+DEFAULT_CONN_ID = SETTINGS["conn_id"].default
+DEFAULT_TAGS = ("materialize", "mz-schedctl")
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 _FILTER_DESCRIPTION = (
@@ -61,10 +77,10 @@ Schedules Materialize cluster replicas from the strategy rows in `mz_cluster_str
 **Kill switch**: set the Airflow Variable `{PAUSED_VARIABLE}` to `true`: every cycle still plans
 and audits each action as held back (`executed = false`), and changes nothing.
 
-**Settings** (environment, read at parse time): `MZ_SCHEDCTL_SCHEDULE` (default
-`{DEFAULT_SCHEDULE}`), `MZ_SCHEDCTL_CONN_ID` (default `{DEFAULT_CONN_ID}`),
-`MZ_SCHEDCTL_RETRY_DELAY_S`. The connection's extras set the session cluster, the schema of the
-controller's tables, the statement timeout and the lease TTL.
+**Settings** (Airflow's `[mz_schedctl]` section, read at parse time; the older `MZ_SCHEDCTL_*`
+environment variables as fallbacks): `schedule` (default `{DEFAULT_SCHEDULE}`), `conn_id`
+(default `{DEFAULT_CONN_ID}`), `retry_delay_s`. The connection's extras set the session cluster,
+the schema of the controller's tables, the statement timeout and the lease TTL.
 
 Only one run at a time (`max_active_runs=1`); a lease in Materialize keeps a second Airflow or
 the `mz-schedctl` CLI from applying at the same time (it plans and says who holds the lease).
@@ -79,46 +95,90 @@ audit trail are kept. Manual trigger only.
 """
 
 
-def _schedule() -> str | None:
-    value = os.environ.get("MZ_SCHEDCTL_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
-    return None if value.lower() in ("none", "manual", "off") else value
+def _schedule(value: Schedule | _FromSettings) -> Schedule:
+    if value is not FROM_SETTINGS:
+        return value
+    text = setting("schedule")
+    return None if text.lower() in ("none", "manual", "off") else text
 
 
-def _conn_id() -> str:
-    return os.environ.get("MZ_SCHEDCTL_CONN_ID", "").strip() or DEFAULT_CONN_ID
+def _conn_id(value: str | None) -> str:
+    return value or setting("conn_id")
 
 
-def _retry_args() -> dict[str, Any]:
-    try:
-        delay = float(os.environ.get("MZ_SCHEDCTL_RETRY_DELAY_S", "") or 20)
-    except ValueError:
-        delay = 20.0
+def _retry_args(retry_delay: timedelta | None) -> dict[str, Any]:
+    if retry_delay is None:
+        try:
+            retry_delay = timedelta(seconds=float(setting("retry_delay_s")))
+        except ValueError:
+            retry_delay = timedelta(seconds=float(SETTINGS["retry_delay_s"].default))
     from airflow import __version__ as airflow_version
 
     # Airflow 3 takes a backoff multiplier, Airflow 2 a flag (which doubles the delay).
     backoff: float | bool = 2.0 if int(airflow_version.split(".")[0]) >= 3 else True
     return {
-        "retry_delay": timedelta(seconds=delay),
+        "retry_delay": retry_delay,
         "retry_exponential_backoff": backoff,
         "max_retry_delay": timedelta(minutes=2),
     }
 
 
-def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
-    """The scheduling cycle: signals -> decide -> apply -> persist."""
-    conn_id = _conn_id()
-    retry = _retry_args()
+def _default_args(
+    base: Mapping[str, Any], default_args: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Ours, then the caller's (theirs win); the per-task retry counts and timeouts below are
+    task arguments and stay as they are."""
+    return {"owner": "mz-schedctl", **base, **(default_args or {})}
+
+
+def _callbacks(on_success_callback: Callback, on_failure_callback: Callback) -> dict[str, Any]:
+    # Passed only when given: DAG() keeps its own defaults otherwise.
+    found = {
+        "on_success_callback": on_success_callback,
+        "on_failure_callback": on_failure_callback,
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def cycle_dag(
+    dag_id: str = CYCLE_DAG_ID,
+    *,
+    schedule: Schedule | _FromSettings = FROM_SETTINGS,
+    conn_id: str | None = None,
+    default_args: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    on_success_callback: Callback = None,
+    on_failure_callback: Callback = None,
+    retry_delay: timedelta | None = None,
+) -> DAG:
+    """The scheduling cycle: signals -> decide -> apply -> persist.
+
+    :param dag_id: the DAG id (default ``mz_schedctl_cycle``).
+    :param schedule: anything ``DAG(schedule=...)`` takes (cron, preset, timedelta, timetable);
+        None for manual runs only; left out: ``[mz_schedctl] schedule``.
+    :param conn_id: the Materialize connection id (may be a Jinja template); None:
+        ``[mz_schedctl] conn_id``.
+    :param default_args: merged over the DAG's own (owner, retry delay and backoff); the
+        tasks' retry counts and execution timeouts are set per task and stay.
+    :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
+    :param on_success_callback: DAG-level callback(s) when a run succeeds.
+    :param on_failure_callback: DAG-level callback(s) when a run fails (persist fails the run
+        listing every problem, so this sees config errors and failed actions too).
+    :param retry_delay: first retry delay of a failed task (doubles per retry, at most 2
+        minutes); None: ``[mz_schedctl] retry_delay_s``.
+    """
+    conn_id = _conn_id(conn_id)
     with DAG(
         dag_id=dag_id,
         description="Schedule Materialize cluster replicas (mz-schedctl)",
-        schedule=_schedule(),
+        schedule=_schedule(schedule),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         # A run stuck past the lease TTL (default 15 min) would apply nothing anyway.
         dagrun_timeout=timedelta(minutes=14),
         doc_md=CYCLE_DOC,
-        tags=["materialize", "mz-schedctl"],
+        tags=list(DEFAULT_TAGS if tags is None else tags),
         params={
             "dry_run": Param(
                 False,
@@ -128,7 +188,8 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             ),
             "filter_clusters": Param("", type=["null", "string"], description=_FILTER_DESCRIPTION),
         },
-        default_args={"owner": "mz-schedctl"},
+        default_args=_default_args(_retry_args(retry_delay), default_args),
+        **_callbacks(on_success_callback, on_failure_callback),
     ) as dag:
         signals = MaterializeSignalsOperator(
             task_id="signals",
@@ -136,7 +197,6 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             retries=3,
             execution_timeout=timedelta(minutes=3),
             doc_md="Claim the lease, then read every signal decide needs.",
-            **retry,
         )
         decide = MaterializeDecideOperator(
             task_id="decide",
@@ -145,7 +205,6 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Pure planning; the log shows every action with its SQL and reasons.",
-            **retry,
         )
         # Retrying apply is safe: it re-checks the live catalog before each statement and
         # completes the audit of an interrupted attempt (intent without outcome).
@@ -157,7 +216,6 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             retries=2,
             execution_timeout=timedelta(minutes=8),
             doc_md="Carry out the plan unless dry run, kill switch or another cycle's lease.",
-            **retry,
         )
         # all_done: runs even when apply failed, so the lease is always released and the run
         # ends red (persist fails whenever anything upstream did not succeed).
@@ -171,14 +229,30 @@ def cycle_dag(dag_id: str = CYCLE_DAG_ID) -> DAG:
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Write state, prune, release the lease; fail listing every problem.",
-            **retry,
         )
         apply >> persist
     return dag
 
 
-def wipe_state_dag(dag_id: str = WIPE_STATE_DAG_ID) -> DAG:
-    """Manual trigger only: delete stored state (all clusters or a filter)."""
+def wipe_state_dag(
+    dag_id: str = WIPE_STATE_DAG_ID,
+    *,
+    conn_id: str | None = None,
+    default_args: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    on_success_callback: Callback = None,
+    on_failure_callback: Callback = None,
+) -> DAG:
+    """Manual trigger only: delete stored state (all clusters or a filter).
+
+    :param dag_id: the DAG id (default ``mz_schedctl_wipe_state``).
+    :param conn_id: the Materialize connection id (may be a Jinja template); None:
+        ``[mz_schedctl] conn_id``.
+    :param default_args: merged over the DAG's own (owner).
+    :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
+    :param on_success_callback: DAG-level callback(s) when a run succeeds.
+    :param on_failure_callback: DAG-level callback(s) when a run fails.
+    """
     with DAG(
         dag_id=dag_id,
         description="Delete mz-schedctl's stored state (manual)",
@@ -187,11 +261,12 @@ def wipe_state_dag(dag_id: str = WIPE_STATE_DAG_ID) -> DAG:
         catchup=False,
         max_active_runs=1,
         doc_md=WIPE_DOC,
-        tags=["materialize", "mz-schedctl"],
+        tags=list(DEFAULT_TAGS if tags is None else tags),
         params={
             "filter_clusters": Param("", type=["null", "string"], description=_FILTER_DESCRIPTION)
         },
-        default_args={"owner": "mz-schedctl"},
+        default_args=_default_args({}, default_args),
+        **_callbacks(on_success_callback, on_failure_callback),
     ) as dag:
-        MaterializeWipeStateOperator(task_id="wipe_state", materialize_conn_id=_conn_id())
+        MaterializeWipeStateOperator(task_id="wipe_state", materialize_conn_id=_conn_id(conn_id))
     return dag

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mz_schedctl_provider import __version__
+from mz_schedctl_provider.settings import config_section
 
 HOOK_CLASS = "mz_schedctl_provider.hooks.materialize.MaterializeHook"
 
@@ -30,7 +31,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "libpq sslmode. Materialize Cloud needs 'require' (or stricter).",
         "schema": {
             "type": ["string", "null"],
-            "enum": [None, "disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+            # No None here: the form would offer it as a choice named "null". Left unset, libpq's
+            # own default applies.
+            "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
         },
     },
     "table_schema": {
@@ -122,6 +125,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["mz_schedctl_provider.triggers.materialize"],
             }
         ],
+        # [mz_schedctl] in `airflow config list` and conf.get (mz_schedctl_provider.settings).
+        "config": config_section(),
         "connection-types": [
             {
                 "connection-type": "materialize",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The browser test (tests/browser): Airflow 3.3's web UI in headless Chromium, driven through
-# ChromeDriver by Selenium, against a real `airflow standalone` and the Materialize emulator.
+# ChromeDriver by Selenium, against a real `airflow standalone` and the Materialize emulator;
+# then Airflow 2.11's connection form (its `airflow webserver` from .venv-airflow2, the same
+# browser and Selenium), about a minute more.
 #
 #   scripts/test-browser.sh [pytest args...]
 #
@@ -8,7 +10,8 @@
 #    /usr/bin/chromedriver is missing (needs root; one `apt-get update` first).
 # 2. Builds or refreshes .venv-airflow3 the way scripts/test-airflow.sh does (it owns that venv),
 #    then installs Selenium into it (the `browser` extra; constrained by
-#    constraints/airflow-3.3.txt) when it is not importable.
+#    constraints/airflow-3.3.txt) when it is not importable; and .venv-airflow2 for the 2.11
+#    webserver.
 # 3. Runs tests/browser with that venv's python. MZ_SCHEDCTL_BROWSER_REQUIRED=1 turns every
 #    "cannot run here" into a failure, so this script never passes on a skipped test.
 # Screenshots go to artifacts/browser/ (gitignored).
@@ -37,8 +40,10 @@ if [ "${browser_version%%.*}" != "${driver_version%%.*}" ]; then
     exit 1
 fi
 
-# The Airflow 3.3 venv carries the browser extra (selenium, pinned in the constraints).
+# The Airflow 3.3 venv carries the browser extra (selenium, pinned in the constraints); the
+# 2.11 venv only serves its webserver to tests/browser/test_connection_form_airflow2.py.
 venv=$(scripts/airflow-venv.sh 3.3 | tail -n 1)
+scripts/airflow-venv.sh 2.11 > /dev/null
 
 echo "setup took $(( $(date +%s) - start )) s"
 export MZ_SCHEDCTL_BROWSER_REQUIRED=1

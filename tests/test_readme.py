@@ -131,3 +131,48 @@ def test_blocks_that_cannot_run_here_say_so(section: str) -> None:
         assert "Not runnable here" in body
     else:
         assert "git+<this repository>" in body  # a placeholder, not a command to paste
+
+
+def test_install_steps_come_in_the_order_a_user_needs() -> None:
+    """Install, connection (with the test-connection setting), tables, strategies, preview,
+    unpause; the tables exist before the first strategy INSERT anywhere in the README."""
+    start = README.index("## Install into an existing Airflow")
+    body = README[start : README.index("\n## ", start + 1)]
+    steps = [
+        "**1. Install**",
+        "**2. The connection**",
+        "**3. Create the controller's tables**",
+        "**4. Strategies**",
+        "**5. Preview**",
+        "**6. Unpause**",
+    ]
+    positions = [body.index(step) for step in steps]
+    assert positions == sorted(positions), dict(zip(steps, positions, strict=True))
+    connection = body[positions[1] : positions[2]]
+    assert "AIRFLOW__CORE__TEST_CONNECTION=Enabled" in connection
+    assert README.index("mz-schedctl init") < README.index("INSERT INTO mz_cluster_strategies")
+    preview = body[positions[4] : positions[5]]
+    assert '"dry_run": true' in preview
+    # The DAGs come from the package: Airflow 3's bundle and Airflow 2's stub files.
+    install = body[positions[0] : positions[1]]
+    assert "mz-schedctl airflow-dags --bundle-config" in install
+    assert "mz-schedctl airflow-dags --write" in install
+    assert "copy dags/" not in README.lower()
+
+
+def test_every_setting_is_documented_with_its_fallback() -> None:
+    from mz_schedctl_provider.settings import SETTINGS
+
+    (section,) = [
+        README[i : README.index("\n### ", i + 1)]
+        for i in [README.index("### Settings (`[mz_schedctl]`)")]
+    ]
+    for spec in SETTINGS.values():
+        assert f"| `{spec.key}` |" in section, spec.key
+        assert f"`{spec.env}`" in section, spec.env
+
+
+def test_the_sensor_has_an_example_dag() -> None:
+    (block,) = _blocks("python", "Wait for hydration in your own DAGs")
+    assert "MaterializeHydrationSensor(" in block
+    compile(block, "README sensor example", "exec")  # parsed by Airflow in tests/airflow

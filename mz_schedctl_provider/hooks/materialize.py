@@ -26,10 +26,16 @@ from mz_schedctl_provider.runtime.connection_settings import (
 from mz_schedctl_provider.runtime.cycle import CycleSettings
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 from mz_schedctl_provider.runtime.flags import flag
+from mz_schedctl_provider.runtime.readiness import check_readiness, summary
 
 DEFAULT_PORT = 6875
 DEFAULT_DATABASE = "materialize"
 DEFAULT_CONNECT_TIMEOUT_S = 10
+# OpenLineage dataset namespace: materialize://host:port (the Postgres hook says postgres://).
+OPENLINEAGE_SCHEME = "materialize"
+# Airflow 2's connection form posts its custom fields under this prefix ("Test" sends them as
+# they are; older saved connections may hold them too).
+FORM_PREFIX = "extra__materialize__"
 
 # Extras that configure the controller, not libpq: never passed to the driver.
 CONTROLLER_EXTRAS = frozenset(
@@ -79,6 +85,31 @@ def connect_kwargs(
     return {k: v for k, v in args.items() if v is not None}
 
 
+def normalized_extras(extras: dict[str, Any]) -> dict[str, Any]:
+    """The extras by their plain names: Airflow 2's form prefix stripped (a plain key wins over
+    a prefixed one), blank values (an empty form field) dropped."""
+    plain: dict[str, Any] = {}
+    for key, value in extras.items():
+        if value in (None, ""):
+            continue
+        if key.startswith(FORM_PREFIX):
+            plain.setdefault(key[len(FORM_PREFIX) :], value)
+        else:
+            plain[key] = value
+    return plain
+
+
+def openlineage_parts(
+    host: str | None, port: int | None, database: str | None
+) -> tuple[str, str, str]:
+    """(scheme, authority, database) of OpenLineage's dataset namespace for this connection."""
+    return (
+        OPENLINEAGE_SCHEME,
+        f"{host or 'localhost'}:{int(port or DEFAULT_PORT)}",
+        database or DEFAULT_DATABASE,
+    )
+
+
 class MaterializeHook(PostgresHook):
     """Interact with Materialize through its PostgreSQL wire protocol.
 
@@ -94,15 +125,17 @@ class MaterializeHook(PostgresHook):
     ignored_extra_options = set(getattr(PostgresHook, "ignored_extra_options", ())) | set(
         CONTROLLER_EXTRAS
     )
-    # What the controller needs: the catalog (Materialize only) and a usable session.
-    _test_connection_sql = "SELECT count(*) FROM mz_catalog.mz_clusters"
 
     # ---- connections ----------------------------------------------------------------------
+
+    def extras(self) -> dict[str, Any]:
+        """The connection's extras by plain name (see :func:`normalized_extras`)."""
+        return normalized_extras(dict(self.connection.extra_dejson))
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Driver keyword arguments for this connection (contains the password: never log it)."""
         conn = self.connection
-        extras = dict(conn.extra_dejson)
+        extras = self.extras()
         return connect_kwargs(
             host=conn.host,
             port=conn.port,
@@ -117,7 +150,7 @@ class MaterializeHook(PostgresHook):
     def get_conn(self) -> Any:
         """A new DB-API connection (psycopg 3 on Airflow 3, psycopg2 on Airflow 2.11)."""
         args = self.connection_kwargs()
-        raw_cursor = self.connection.extra_dejson.get("cursor")
+        raw_cursor = self.extras().get("cursor")
         if raw_cursor:
             key, value = self._get_cursor_config(raw_cursor)
             args[key] = value
@@ -175,15 +208,13 @@ class MaterializeHook(PostgresHook):
     def get_database(self) -> Database:
         """A fresh connection in autocommit, wrapped for the controller (one statement per
         transaction, as Materialize requires)."""
-        return Database(
-            self.get_conn(), client_timeout_s=client_timeout(dict(self.connection.extra_dejson))
-        )
+        return Database(self.get_conn(), client_timeout_s=client_timeout(self.extras()))
 
     # ---- settings -------------------------------------------------------------------------
 
     def cycle_settings(self, *, holder: str | None = None) -> CycleSettings:
         """The controller's settings from the connection's extras."""
-        extras = self.connection.extra_dejson
+        extras = self.extras()
         defaults = CycleSettings()
         return CycleSettings(
             schema=str(extras.get("table_schema") or defaults.schema),
@@ -199,22 +230,37 @@ class MaterializeHook(PostgresHook):
     # ---- connection test & UI -------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]
-        """Connect with the connection's settings, read the catalog and the session cluster."""
+        """Check what a cycle needs (Airflow's "Test" button): Materialize's catalog, a session
+        cluster that exists and has a replica, the controller's tables (or the right to create
+        them) and visible statement logging; the message names each check that failed."""
+        password = self.connection.password
         try:
+            schema = self.cycle_settings(holder="test").schema
             db = self.get_database()
         except Exception as exc:
-            return False, _no_secrets(str(exc), self.connection.password)
+            return False, _no_secrets(f"cannot connect: {exc}", password)
         try:
-            clusters = db.query(self._test_connection_sql)[0][0]
-            cluster = db.query("SHOW cluster")[0][0]
+            ok, message = summary(check_readiness(db, schema=schema))
         except Exception as exc:
-            return False, _no_secrets(str(exc), self.connection.password)
+            return False, _no_secrets(str(exc), password)
         finally:
             db.close()
-        return True, (
-            f"Connection successfully tested: {clusters} clusters in the catalog, "
-            f"session cluster {cluster}"
+        return ok, _no_secrets(message, password)
+
+    # ---- OpenLineage (SQL operators on this connection report materialize://host:port) -----
+
+    def get_openlineage_database_info(self, connection: Any) -> Any:
+        """OpenLineage's DatabaseInfo: scheme ``materialize``, authority ``host:port``."""
+        from airflow.providers.openlineage.sqlparser import DatabaseInfo
+
+        scheme, authority, database = openlineage_parts(
+            connection.host, connection.port, getattr(self, "database", None) or connection.schema
         )
+        return DatabaseInfo(scheme=scheme, authority=authority, database=database)
+
+    def get_openlineage_database_dialect(self, connection: Any) -> str:
+        """Materialize speaks PostgreSQL's SQL dialect (for OpenLineage's SQL parser)."""
+        return "postgres"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -229,28 +275,50 @@ class MaterializeHook(PostgresHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form on Airflow 2.x (Flask AppBuilder widgets)."""
+        """Extra fields of the connection form on Airflow 2.x (Flask AppBuilder widgets).
+
+        Every field is optional: a blank one is saved as nothing (the default applies), so Save
+        works with the integer fields left empty. Airflow 2 takes only text, integer, password
+        and boolean fields, so a field with a fixed set of values (sslmode) is a text field
+        that accepts exactly those, named in its description."""
         try:
             from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
             from flask_babel import lazy_gettext
             from wtforms import BooleanField, IntegerField, StringField
+            from wtforms.validators import AnyOf, NumberRange, Optional
         except ImportError:  # Airflow 3: the form comes from the provider info
             return {}
         from mz_schedctl_provider.provider_info import CONN_FIELDS
 
         widgets: dict[str, Any] = {}
         for name, spec in CONN_FIELDS.items():
-            types = spec["schema"]["type"]
+            schema = spec["schema"]
+            types = schema["type"]
             label = lazy_gettext(spec["label"])
             if "boolean" in types:
                 widgets[name] = BooleanField(label, description=spec["description"])
             elif "integer" in types:
                 widgets[name] = IntegerField(
-                    label, widget=BS3TextFieldWidget(), description=spec["description"]
+                    label,
+                    widget=BS3TextFieldWidget(),
+                    description=spec["description"],
+                    validators=[Optional(), NumberRange(min=0)],
+                )
+            elif "enum" in schema:
+                choices = list(schema["enum"])
+                widgets[name] = StringField(
+                    label,
+                    widget=BS3TextFieldWidget(),
+                    description=f"{spec['description']} One of: {', '.join(choices)}; "
+                    "empty: libpq's default.",
+                    validators=[Optional(), AnyOf(choices)],
                 )
             else:
                 widgets[name] = StringField(
-                    label, widget=BS3TextFieldWidget(), description=spec["description"]
+                    label,
+                    widget=BS3TextFieldWidget(),
+                    description=spec["description"],
+                    validators=[Optional()],
                 )
         return widgets
 
@@ -280,6 +348,6 @@ async def _async_connection_kwargs(conn_id: str) -> dict[str, Any]:
         login=conn.login,
         password=conn.password,
         database=conn.schema,
-        extras={k: v for k, v in dict(extras).items() if k != "cursor"},
+        extras={k: v for k, v in normalized_extras(dict(extras)).items() if k != "cursor"},
         ignored=frozenset(MaterializeHook.ignored_extra_options),
     )

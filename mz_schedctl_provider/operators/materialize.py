@@ -83,7 +83,7 @@ def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
 class _MaterializeOperator(BaseOperator):
     """Common arguments of the cycle operators.
 
-    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    :param materialize_conn_id: Airflow connection of type ``materialize`` (templated).
     """
 
     ui_color = "#e3d9f7"
@@ -111,7 +111,7 @@ class MaterializeSignalsOperator(_MaterializeOperator):
     :param paused_variable: name of the kill-switch Airflow Variable.
     """
 
-    template_fields: Sequence[str] = ("filter_clusters",)
+    template_fields: Sequence[str] = ("materialize_conn_id", "filter_clusters")
 
     def __init__(
         self,
@@ -183,7 +183,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
     :param experimental: enable experimental strategies; None takes the connection's extra.
     """
 
-    template_fields: Sequence[str] = ("signals", "filter_clusters")
+    template_fields: Sequence[str] = ("materialize_conn_id", "signals", "filter_clusters")
 
     def __init__(
         self,
@@ -260,7 +260,7 @@ class MaterializeApplyOperator(_MaterializeOperator):
         (an edited XCom) is refused and nothing runs.
     """
 
-    template_fields: Sequence[str] = ("plan", "plan_seal")
+    template_fields: Sequence[str] = ("materialize_conn_id", "plan", "plan_seal")
 
     def __init__(
         self,
@@ -327,7 +327,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         (the lease is still released) and the run fails.
     """
 
-    template_fields: Sequence[str] = ("plan", "apply_result", "plan_seal")
+    template_fields: Sequence[str] = ("materialize_conn_id", "plan", "apply_result", "plan_seal")
 
     def __init__(
         self,
@@ -420,7 +420,7 @@ class MaterializeWipeStateOperator(_MaterializeOperator):
     :param materialize_conn_id: Airflow connection of type ``materialize``.
     """
 
-    template_fields: Sequence[str] = ("filter_clusters",)
+    template_fields: Sequence[str] = ("materialize_conn_id", "filter_clusters")
 
     def __init__(self, *, filter_clusters: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -88,9 +88,10 @@ _HISTORY = (
 # end (its process died and nothing wrote one) keeps its cluster on for at most that window
 # (24 h, or the longest idle_after_s plus an hour); a finished statement whose end is not yet
 # flushed (Materialize writes its log about every 5 s) counts as running until it is.
+ACTIVITY_RELATION = "mz_internal.mz_statement_execution_history_redacted"
 _ACTIVITY = (
     "SELECT cluster_id, max(coalesce(finished_at, now()))"
-    " FROM mz_internal.mz_statement_execution_history_redacted"
+    f" FROM {ACTIVITY_RELATION}"
     " WHERE cluster_id IS NOT NULL"
     " AND coalesce(application_name, '') <> %s"
     " AND began_at > now() - make_interval(secs => %s)"
@@ -165,11 +166,17 @@ def _show(db: Database, variable: str) -> str | None:
 
 def _logging_visible(db: Database) -> bool:
     """Idle detection is blind when statement logging samples nothing."""
+    rate = logging_sample_rate(db)
+    return rate is not None and rate > 0
+
+
+def logging_sample_rate(db: Database) -> float | None:
+    """Materialize's statement_logging_max_sample_rate; None when it cannot be read."""
     rate = _show(db, "statement_logging_max_sample_rate")
     try:
-        return rate is not None and float(rate) > 0
+        return None if rate is None else float(rate)
     except ValueError:
-        return False
+        return None
 
 
 def _sizes(db: Database) -> tuple[Size, ...]:

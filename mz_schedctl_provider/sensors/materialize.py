@@ -23,12 +23,12 @@ class MaterializeHydrationSensor(BaseSensorOperator):
 
     :param cluster: cluster name (templated).
     :param replica: replica name (templated); None for any replica of the cluster.
-    :param materialize_conn_id: Airflow connection of type ``materialize``.
+    :param materialize_conn_id: Airflow connection of type ``materialize`` (templated).
     :param deferrable: wait in the triggerer (async polling) instead of holding a worker slot.
     :param poll_interval: seconds between checks when deferred (``poke_interval`` otherwise).
     """
 
-    template_fields: Sequence[str] = ("cluster", "replica")
+    template_fields: Sequence[str] = ("cluster", "replica", "materialize_conn_id")
     ui_color = "#e3d9f7"
 
     def __init__(

@@ -16,12 +16,14 @@ from typing import Any
 
 import jsonschema
 
+from mz_schedctl_provider.bundle import DAG_FOLDER
 from mz_schedctl_provider.engine.contract import load_schema
 
 PASSWORD = "pw-Zq7;x y"  # used by every Airflow test connection; must never show up anywhere
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_DAGS = REPO / "dags"
+# The DAG files as the wheel ships them (mz_schedctl_provider/dag_files); dags/ is a copy.
+SHIPPED_DAGS = DAG_FOLDER
 
 _HOME = Path(tempfile.mkdtemp(prefix="mz-schedctl-airflow-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)

@@ -87,7 +87,7 @@ def test_test_connection_reports_success_and_failure_without_the_password(
     caplog.set_level(logging.DEBUG)
     ok, message = MaterializeHook().test_connection()
     assert ok, message
-    assert "session cluster quickstart" in message
+    assert "ok: session cluster: quickstart (1 replica)" in message
     os.environ["AIRFLOW_CONN_MZ_WRONG"] = conn_json(emulator.port, password=PASSWORD + "-wrong")
     try:
         ok, message = MaterializeHook(materialize_conn_id="mz_wrong").test_connection()
@@ -97,6 +97,97 @@ def test_test_connection_reports_success_and_failure_without_the_password(
     assert "password authentication failed" in message
     assert PASSWORD not in message
     assert PASSWORD not in caplog.text
+
+
+def test_test_connection_names_a_session_cluster_that_does_not_exist(
+    mz_conn: str, emulator: Any
+) -> None:
+    from mz_schedctl_provider.hooks.materialize import MaterializeHook
+
+    os.environ["AIRFLOW_CONN_MZ_NOCLUSTER"] = conn_json(emulator.port, extra={"cluster": "nope"})
+    try:
+        ok, message = MaterializeHook(materialize_conn_id="mz_nocluster").test_connection()
+    finally:
+        os.environ.pop("AIRFLOW_CONN_MZ_NOCLUSTER")
+    assert not ok
+    assert message.startswith("Not ready for a cycle: session cluster"), message
+    assert "cluster 'nope' does not exist" in message
+
+
+def test_airflow_2_form_keys_never_reach_libpq(mz_conn: str, emulator: Any) -> None:
+    """Airflow 2.11's "Test" button posts every custom field twice, prefixed and plain, blank
+    ones included; a saved form may hold only prefixed keys. The hook reads both and hands
+    libpq neither a prefixed key nor a blank one."""
+    from mz_schedctl_provider.hooks.materialize import MaterializeHook
+
+    prefix = "extra__materialize__"
+    extra = {
+        f"{prefix}cluster": "quickstart",
+        "cluster": "quickstart",
+        f"{prefix}lease_ttl_s": "600",
+        "lease_ttl_s": "600",
+        f"{prefix}audit_retention_days": "",
+        "audit_retention_days": "",
+        f"{prefix}statement_timeout": "45",
+        f"{prefix}sslmode": "disable",
+        "sslmode": "disable",
+        f"{prefix}table_schema": "",
+    }
+    os.environ["AIRFLOW_CONN_MZ_FORM"] = conn_json(emulator.port, extra=extra)
+    try:
+        hook = MaterializeHook(materialize_conn_id="mz_form")
+        kwargs = hook.connection_kwargs()
+        ok, message = hook.test_connection()
+        settings = hook.cycle_settings()
+        db = hook.get_database()
+        try:
+            timeout = db.query("SHOW statement_timeout")
+        finally:
+            db.close()
+    finally:
+        os.environ.pop("AIRFLOW_CONN_MZ_FORM")
+    assert not [k for k in kwargs if k.startswith("extra__")], kwargs
+    assert kwargs["sslmode"] == "disable"
+    assert ok, message
+    assert (settings.lease_ttl_s, settings.audit_retention_days, settings.schema) == (
+        600,
+        7,
+        "public",
+    )
+    assert timeout == [("45s",)]
+
+
+def test_openlineage_namespace_is_materialize(mz_conn: str, emulator: Any) -> None:
+    from mz_schedctl_provider.hooks.materialize import MaterializeHook, openlineage_parts
+
+    hook = MaterializeHook()
+    conn = hook.get_connection("materialize_default")
+    expected = ("materialize", f"127.0.0.1:{emulator.port}", "materialize")
+    assert openlineage_parts(conn.host, conn.port, conn.schema) == expected
+    assert openlineage_parts(None, None, None) == ("materialize", "localhost:6875", "materialize")
+    assert hook.get_openlineage_database_dialect(conn) == "postgres"
+    try:
+        import airflow.providers.openlineage.sqlparser  # noqa: F401
+    except ImportError:
+        return  # the openlineage provider is not in the pinned set; the parts are what it gets
+    info = hook.get_openlineage_database_info(conn)
+    assert (info.scheme, info.authority, info.database) == expected
+
+
+def test_operators_and_sensor_template_the_conn_id() -> None:
+    from mz_schedctl_provider.operators import materialize as ops
+    from mz_schedctl_provider.sensors.materialize import MaterializeHydrationSensor
+
+    classes = [
+        ops.MaterializeSignalsOperator,
+        ops.MaterializeDecideOperator,
+        ops.MaterializeApplyOperator,
+        ops.MaterializePersistOperator,
+        ops.MaterializeWipeStateOperator,
+        MaterializeHydrationSensor,
+    ]
+    for cls in classes:
+        assert "materialize_conn_id" in cls.template_fields, cls.__name__
 
 
 def test_postgres_hook_reaches_the_emulator_too(mz_conn: str, emulator: Any) -> None:

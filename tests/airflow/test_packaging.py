@@ -160,6 +160,102 @@ print(json.dumps({{"first_s": first, "second_s": second, "heavy": heavy,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def test_config_section_wins_over_the_old_environment_variable() -> None:
+    """[mz_schedctl] schedule (here AIRFLOW__MZ_SCHEDCTL__SCHEDULE) beats MZ_SCHEDCTL_SCHEDULE;
+    an empty option falls back to it."""
+    report = _parse_in_fresh_process(
+        {"AIRFLOW__MZ_SCHEDCTL__SCHEDULE": "*/7 * * * *", "MZ_SCHEDCTL_SCHEDULE": "*/5 * * * *"}
+    )
+    assert "*/7 * * * *" in str(report["schedule"]), report
+    blank = _parse_in_fresh_process(
+        {"AIRFLOW__MZ_SCHEDCTL__SCHEDULE": "", "MZ_SCHEDCTL_SCHEDULE": "*/5 * * * *"}
+    )
+    assert "*/5 * * * *" in str(blank["schedule"]), blank
+
+
+def test_airflow_config_list_shows_the_mz_schedctl_section(airflow_home: Path) -> None:
+    done = airflow_cli(
+        "config", "list", "--section", "mz_schedctl", env={"AIRFLOW__MZ_SCHEDCTL__CONN_ID": "mz_x"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[mz_schedctl]" in done.stdout
+    for option in ("schedule", "conn_id", "retry_delay_s"):
+        assert option in done.stdout, done.stdout
+    value = airflow_cli(
+        "config",
+        "get-value",
+        "mz_schedctl",
+        "conn_id",
+        env={"AIRFLOW__MZ_SCHEDCTL__CONN_ID": "mz_x"},
+    )
+    assert value.returncode == 0, value.stderr
+    assert value.stdout.strip().splitlines()[-1] == "mz_x"
+
+
+def test_the_factory_takes_schedule_conn_id_default_args_tags_and_callbacks() -> None:
+    from mz_schedctl_provider.dags import cycle_dag, wipe_state_dag
+
+    def failed(context: object) -> None:
+        """A DAG-level callback (never called here)."""
+
+    dag = cycle_dag(
+        "mz_custom_cycle",
+        schedule=timedelta(minutes=10),
+        conn_id="{{ var.value.mz_conn }}",
+        default_args={"email": ["ops@example.com"], "retry_delay": timedelta(seconds=7)},
+        tags=["prod"],
+        on_failure_callback=failed,
+    )
+    assert dag.dag_id == "mz_custom_cycle"
+    schedule = getattr(dag, "schedule_interval", None) or getattr(dag, "schedule", None)
+    assert schedule == timedelta(minutes=10)
+    assert set(dag.tags) == {"prod"}
+    callbacks = dag.on_failure_callback
+    assert callbacks == failed or failed in list(callbacks), callbacks
+    for task in dag.tasks:
+        assert task.materialize_conn_id == "{{ var.value.mz_conn }}"
+        assert "materialize_conn_id" in task.template_fields  # rendered before the hook exists
+        assert task.email == ["ops@example.com"]
+        assert task.retry_delay == timedelta(seconds=7)
+        assert task.owner == "mz-schedctl"
+    assert dag.task_dict["signals"].retries == 3  # per-task settings stay
+    manual = cycle_dag("mz_manual_cycle", schedule=None)
+    assert type(manual.timetable).__name__ == "NullTimetable"
+    wipe = wipe_state_dag("mz_custom_wipe", conn_id="mz_other", tags=[])
+    assert wipe.task_dict["wipe_state"].materialize_conn_id == "mz_other"
+    assert not wipe.tags
+
+
+def test_the_readmes_sensor_example_dag_loads(tmp_path: Path) -> None:
+    """The README's example DAG for MaterializeHydrationSensor imports on this Airflow."""
+    import re
+
+    from afsupport import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### Wait for hydration in your own DAGs")
+    (block,) = re.findall(
+        r"```python\n(.*?)```", readme[start : readme.index("\n## ", start)], re.S
+    )
+    (tmp_path / "analytics_report.py").write_text(block)
+    bag = dag_bag(tmp_path)
+    assert bag.import_errors == {}
+    dag = bag.dags["analytics_report"]
+    assert set(dag.task_dict) == {"analytics_hydrated", "report"}
+    sensor = dag.task_dict["analytics_hydrated"]
+    assert type(sensor).__name__ == "MaterializeHydrationSensor"
+    assert (sensor.cluster, sensor.deferrable) == ("analytics", True)
+
+
+def test_the_repository_dags_folder_is_what_the_cli_writes() -> None:
+    """dags/ (docker compose mounts it) holds exactly the package's stub files."""
+    from afsupport import REPO
+
+    shipped = {p.name: p.read_text() for p in SHIPPED_DAGS.glob("*.py")}
+    copies = {p.name: p.read_text() for p in (REPO / "dags").glob("*.py")}
+    assert shipped and copies == shipped
+
+
 def test_dag_files_are_cheap_to_parse_and_schedule_comes_from_the_environment() -> None:
     start = time.perf_counter()
     report = _parse_in_fresh_process({"MZ_SCHEDCTL_SCHEDULE": "*/5 * * * *"})

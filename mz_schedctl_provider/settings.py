@@ -1,0 +1,103 @@
+"""The provider's settings, each defined once: Airflow's ``[mz_schedctl]`` config section
+(``airflow.cfg`` or ``AIRFLOW__MZ_SCHEDCTL__<OPTION>``), then the older ``MZ_SCHEDCTL_<OPTION>``
+environment variable, then the built-in default.
+
+The same table feeds the provider info's ``config`` section (so ``airflow config list`` shows
+``[mz_schedctl]``) and :func:`setting`, the one reader. The section's declared defaults are
+empty on purpose: a non-empty provider default would always win over the old environment
+variables, which are kept as fallbacks for existing deployments.
+
+No Airflow import at module level: ``provider_info`` (loaded by every Airflow process) and the
+main venv without Airflow import this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "mz_schedctl"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option of ``[mz_schedctl]``."""
+
+    key: str
+    env: str  # the older environment variable, read when the option is empty
+    default: str
+    type: str  # Airflow's config option type: string, integer, float
+    description: str
+    example: str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in (
+        Setting(
+            key="schedule",
+            env="MZ_SCHEDCTL_SCHEDULE",
+            default="*/2 * * * *",
+            type="string",
+            description="Schedule of the mz_schedctl_cycle DAG: a cron expression or preset; "
+            "none, manual or off for manual runs only. Read at DAG parse time.",
+            example="*/5 * * * *",
+        ),
+        Setting(
+            key="conn_id",
+            env="MZ_SCHEDCTL_CONN_ID",
+            default="materialize_default",
+            type="string",
+            description="Airflow connection (type materialize) the shipped DAGs use.",
+            example="materialize_prod",
+        ),
+        Setting(
+            key="retry_delay_s",
+            env="MZ_SCHEDCTL_RETRY_DELAY_S",
+            default="20",
+            type="float",
+            description="Seconds before a failed cycle task's first retry; the delay doubles "
+            "on each retry, at most 2 minutes.",
+            example="30",
+        ),
+    )
+}
+
+
+def _airflow_option(key: str) -> str:
+    """The option from Airflow's configuration; empty without Airflow (CLI, main venv)."""
+    try:
+        from airflow.providers.common.compat.sdk import conf
+    except ImportError:
+        return ""
+    return str(conf.get(SECTION, key, fallback="") or "")
+
+
+def setting(key: str) -> str:
+    """The value of one setting: ``[mz_schedctl] <key>``, else ``$MZ_SCHEDCTL_<KEY>``, else the
+    default (blank values count as unset at each step)."""
+    spec = SETTINGS[key]
+    value = _airflow_option(key).strip() or os.environ.get(spec.env, "").strip()
+    return value or spec.default
+
+
+def config_section() -> dict[str, Any]:
+    """The provider info's ``config`` entry (the shape of Airflow's provider_info schema)."""
+    return {
+        SECTION: {
+            "description": "Settings of the mz-schedctl DAGs, read at parse time without any "
+            "database access. An empty option falls back to the environment variable named in "
+            "its description, then to the default.",
+            "options": {
+                s.key: {
+                    "description": f"{s.description} Empty: ${s.env}, else {s.default}.",
+                    "version_added": "0.1.0",
+                    "type": s.type,
+                    "example": s.example,
+                    "default": "",
+                }
+                for s in SETTINGS.values()
+            },
+        }
+    }

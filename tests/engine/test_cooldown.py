@@ -92,3 +92,17 @@ def test_a_managed_suspend_in_cooldown_is_not_resumed_at_factor_1() -> None:
     # Activity: the resume does not wait for the cooldown.
     cp = run(signals(replace(c, last_activity=NOW - MINUTE), rows, states=(state,)))
     assert [a.alter.replication_factor for a in cp.actions if a.alter] == [1]
+
+
+def test_a_resume_of_idle_suspend_alone_never_waits_for_its_cooldown() -> None:
+    """No earlier strategy wants a replica: the resume is idle_suspend's own create (the
+    replica remembered at suspend), made while its cooldown runs. The cluster serves nothing,
+    so it is a resume, and a resume never waits (cooldown.py)."""
+    rows = [row("u10", "idle_suspend", {"idle_after_s": 600, "cooldown_s": 3600})]
+    sig = signals(cluster("c", replica("r1", "25cc"), last_activity=NOW - timedelta(hours=2)), rows)
+    assert planned(run(sig)) == [("drop_replica", "r1", "25cc")]
+    sig = apply(sig, decide(sig, cycle_id="suspend", dry_run=False), advance=2 * MINUTE)
+    sig = with_cluster(sig, last_activity=sig.now - timedelta(seconds=10))
+    cp = run(sig)
+    assert planned(cp) == [("create_replica", "r1", "25cc")]
+    assert any(n.startswith("idle_suspend: in cooldown until") for n in cp.notes)

@@ -46,6 +46,8 @@ PKG = "mz_schedctl_provider"
 PENDING = ROOT / ".mutate-pending.json"
 SUITES: dict[str, str] = {
     "safety": "tests/safety",
+    # The randomized model alone (not a default suite): which rules the model itself sees.
+    "model": "tests/safety/test_randomized.py",
     "engine": "tests/engine",
     "materialize": "tests/materialize",
 }
@@ -81,7 +83,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "R02", "executor's hydration re-check before a drop removed",
         f"{R}/executor.py",
-        "if not _may_leave_none(cluster) and not self._drop_keeps_hydration(action):",
+        "if not _may_leave_none(cluster) and not _drop_keeps_hydration(live, action):",
         "if False:  # MUTANT R02"),
     Mutation(
         "R03", "drops ordered before creates",
@@ -113,14 +115,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "R08", "no re-check before CREATE (an existing replica of that name is created again)",
         f"{R}/executor.py",
-        '        if action.kind == "create_replica":\n            if replica_id is None:\n',
+        '        if action.kind == "create_replica":\n            if replica is None:\n',
         '        if action.kind == "create_replica":\n            if True:  # MUTANT R08\n'),
     Mutation(
         "R09", "no re-check before DROP (a gone or recreated replica is dropped anyway)",
         f"{R}/executor.py",
-        "            if replica_id is None:\n"
+        "            if replica is None:\n"
         '                return Check(False, "already_true", "replica already gone")\n'
-        "            if action.replica_id and replica_id != action.replica_id:\n",
+        "            if action.replica_id and replica.id and replica.id != action.replica_id:\n",
         "            if False:  # MUTANT R09\n"
         '                return Check(False, "already_true", "replica already gone")\n'
         "            if False:\n"),
@@ -167,10 +169,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "R15", "a dry run writes audit rows",
         f"{R}/executor.py",
-        '        if plan.dry_run:\n            return _not_executed(plan, reason or "dry run")\n',
+        '        if plan.dry_run:\n            return not_executed(plan, reason or "dry run")\n',
         '        if plan.dry_run:\n'
         '            self._audit_held_back(plan, reason or "dry run")  # MUTANT R15\n'
-        '            return _not_executed(plan, reason or "dry run")\n'),
+        '            return not_executed(plan, reason or "dry run")\n'),
     Mutation(
         "R16", "lease claim always granted",
         f"{R}/store.py",
@@ -220,7 +222,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "R24", "the executor goes on with a cluster's actions after its first failed one",
         f"{R}/executor.py",
-        "            if failed is not None:\n",
+        "            if cluster.cluster_id in failed:\n",
         "            if False:  # MUTANT R24\n"),
     Mutation(
         "R25", "a managed resize without WAIT UNTIL READY (no graceful reconfiguration)",
@@ -268,8 +270,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "L05b", "the executor runs the plan's SQL text when it has one",
         f"{R}/executor.py",
-        "action = dataclasses.replace(live, sql=render(live))",
-        "action = dataclasses.replace(live, sql=action.sql or render(live))  # MUTANT L05b"),
+        "    return dataclasses.replace(live, sql=render(live))",
+        "    return dataclasses.replace(live, sql=action.sql or render(live))  # MUTANT L05b"),
     Mutation(
         "L06", "no resume without a remembered set (no evidence from audit or replica history)",
         f"{E}/strategies/idle_suspend.py",
@@ -558,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated mutation ids")
     parser.add_argument("--all-suites", action="store_true", help="every suite for every mutant")
     parser.add_argument(
-        "--suites", default=",".join(SUITES), help="suites to use, in order (default: all)"
+        "--suites",
+        default="safety,engine,materialize",
+        help=f"suites in order, from {', '.join(SUITES)} (default: safety,engine,materialize)",
     )
     parser.add_argument(
         "--scenarios", type=int, default=None,

@@ -203,6 +203,16 @@ class Invariants(Cycles):
             system_replicas(self.obs) == self.system_before,
             "system replicas changed",
         )
+        if view.clean and view.failures is not None:
+            # Nothing raced and no fault was injected: every planned action fits the world
+            # apply finds, so the executor's re-checks never refuse one. A refusal here means
+            # the planner broke a rail the executor had to catch (the last hydrated replica
+            # dropped, drops before creates, ...).
+            self.check(
+                "no_unforced_failure",
+                not view.failures,
+                f"apply refused or failed planned actions with nothing racing: {view.failures}",
+            )
         post = truth(self.obs, self.ids())
         by_sql = {a["sql"]: a for c in view.plan["clusters"] for a in c["actions"]}
         for g in self.groups:

@@ -49,6 +49,9 @@ class CycleView:
     rate0: bool  # statement logging's max sample rate was 0 at collect
     clean: bool  # no injected DDL fault and no rename or recreate race in this cycle
     ddl: list[Ddl] = field(default_factory=list)
+    # Actions apply reported failed (action id -> error); None when apply's result is unknown
+    # (a killed worker).
+    failures: dict[str, str] | None = None
     # Per cluster id: the newest user activity the statement log showed at collect (a
     # running statement's is now, a finished one's its end).
     activity: dict[str, datetime] = field(default_factory=dict)
@@ -301,10 +304,16 @@ class Cycles(World):
                 (STATE_INSERT,),
             )
             FIGURES["faults_injected"] += 1
+        failures: dict[str, str] | None = None
         if mode == "kill":
             self.run_killed(plan)
         else:
             result = cycle.apply(plan, self.db, SETTINGS, reconnect=self.swap)
+            failures = {
+                str(r["action_id"]): str(r.get("error"))
+                for r in result.get("results", [])
+                if r.get("outcome") == "failed"
+            }
             if mode == "crash":
                 self.db.close()  # the process dies here; its lease claim expires
                 self.db = self.connect()
@@ -337,6 +346,7 @@ class Cycles(World):
             rate0=rate0,
             clean=mode != "fault" and not raced,
             ddl=self.controller_ddl(since),
+            failures=failures,
         )
         self.check_cycle(view)
         return plan

@@ -36,30 +36,34 @@ HYDRATED_OBJECTS = (
     " WHERE hydrated AND replica_id IS NOT NULL AND left(object_id, 1) = 'u'"
 )
 
-# Per replica of one cluster: its name, whether every process is online, how many user objects
-# the cluster hosts and how many of them are hydrated on it. One statement.
-_ONE_CLUSTER = f"""
-WITH objects AS ({USER_OBJECTS}), hydrated AS ({HYDRATED_OBJECTS})
-SELECT r.name,
+# For replica ``r`` of cluster ``c``, with the CTEs ``objects`` (USER_OBJECTS) and ``hydrated``
+# (HYDRATED_OBJECTS) in scope: whether every process is online, how many user objects the
+# cluster hosts and how many of them are hydrated on it. Correlated counts touch only this
+# cluster's objects (one cluster, or a few, must cost about one round trip).
+REPLICA_HYDRATION_COLUMNS = """
        EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
                WHERE s.replica_id = r.id AND s.status = 'online')
        AND NOT EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
                        WHERE s.replica_id = r.id AND s.status <> 'online') AS online,
        (SELECT count(*) FROM objects o WHERE o.cluster_id = c.id) AS objects,
        (SELECT count(*) FROM objects o JOIN hydrated h ON h.object_id = o.id
-        WHERE o.cluster_id = c.id AND h.replica_id = r.id) AS hydrated
+        WHERE o.cluster_id = c.id AND h.replica_id = r.id) AS hydrated"""
+
+# Per replica of one cluster (by name, as a user names it): its name and hydration columns.
+_ONE_CLUSTER = f"""
+WITH objects AS ({USER_OBJECTS}), hydrated AS ({HYDRATED_OBJECTS})
+SELECT r.name,{REPLICA_HYDRATION_COLUMNS}
 FROM mz_catalog.mz_clusters c
 JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id
 WHERE {{where}}
 ORDER BY r.name
 """
-REPLICA_HYDRATION_BY_ID = _ONE_CLUSTER.format(where="c.id = %s")
 REPLICA_HYDRATION_BY_NAME = _ONE_CLUSTER.format(where="c.name = %s")
 
 
 @dataclass(frozen=True)
 class ReplicaHydration:
-    """One replica of a cluster as :data:`REPLICA_HYDRATION_BY_ID` reads it."""
+    """One replica of a cluster as :data:`REPLICA_HYDRATION_COLUMNS` describe it."""
 
     name: str
     online: bool
@@ -74,7 +78,7 @@ class ReplicaHydration:
 
 
 def replica_hydration(rows: Iterable[tuple[Any, ...]]) -> list[ReplicaHydration]:
-    """The rows of either REPLICA_HYDRATION query, sync or async, as replicas."""
+    """The rows of REPLICA_HYDRATION_BY_NAME, sync or async, as replicas."""
     return [
         ReplicaHydration(str(name), bool(online), int(objects or 0), int(hydrated or 0))
         for name, online, objects, hydrated in rows
@@ -82,7 +86,7 @@ def replica_hydration(rows: Iterable[tuple[Any, ...]]) -> list[ReplicaHydration]
 
 
 def hydrated_names(rows: Iterable[tuple[Any, ...]]) -> list[str]:
-    """Names of the hydrated replicas among either REPLICA_HYDRATION query's rows."""
+    """Names of the hydrated replicas among REPLICA_HYDRATION_BY_NAME's rows."""
     return [r.name for r in replica_hydration(rows) if r.hydrated]
 
 

@@ -6,11 +6,12 @@ a managed cluster). The executor's single re-check of one cluster uses the same 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mz_schedctl_provider.runtime.catalog_reads import (
     HYDRATED_OBJECTS,
+    REPLICA_HYDRATION_COLUMNS,
     USER_OBJECTS,
     ReplicaHydration,
 )
@@ -43,14 +44,8 @@ WHERE c.id IN ({{marks}})
 # aggregates above scan the fleet's (a single re-check must cost about one round trip).
 _FEW = f"""
 WITH objects AS ({USER_OBJECTS}), hydrated AS ({HYDRATED_OBJECTS})
-SELECT c.id, c.name, c.managed, c.size, c.replication_factor, r.id, r.name, r.size,
-       EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-               WHERE s.replica_id = r.id AND s.status = 'online')
-       AND NOT EXISTS (SELECT 1 FROM mz_internal.mz_cluster_replica_statuses s
-                       WHERE s.replica_id = r.id AND s.status <> 'online'),
-       (SELECT count(*) FROM objects o WHERE o.cluster_id = c.id),
-       (SELECT count(*) FROM objects o JOIN hydrated h ON h.object_id = o.id
-        WHERE o.cluster_id = c.id AND h.replica_id = r.id)
+SELECT c.id, c.name, c.managed, c.size, c.replication_factor,
+       r.id, r.name, r.size,{REPLICA_HYDRATION_COLUMNS}
 FROM mz_catalog.mz_clusters c
 LEFT JOIN mz_catalog.mz_cluster_replicas r ON r.cluster_id = c.id
 WHERE c.id IN ({{marks}})
@@ -155,19 +150,5 @@ def with_reconfigurations(
     out = dict(live)
     for cid, targets in running.items():
         if cid in out:
-            out[cid] = _replace_reconfiguring(out[cid], tuple(targets))
+            out[cid] = replace(out[cid], reconfiguring=tuple(targets))
     return out
-
-
-def _replace_reconfiguring(
-    cluster: LiveCluster, targets: tuple[tuple[str | None, str | None], ...]
-) -> LiveCluster:
-    return LiveCluster(
-        cluster.id,
-        cluster.name,
-        cluster.managed,
-        cluster.size,
-        cluster.replication_factor,
-        cluster.replicas,
-        targets,
-    )

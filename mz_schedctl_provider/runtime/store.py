@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mz_schedctl_provider.engine.models import JsonValue, RecentAction, StateRow, StrategyRow
+from mz_schedctl_provider.engine.models import JsonValue, StateRow, StrategyRow
 from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.runtime.ddl import ident
 
@@ -103,18 +103,6 @@ class Store:
             if row.cluster_id not in newest or _newer(updated, newest[row.cluster_id].updated_at):
                 newest[row.cluster_id] = row
         return list(newest.values())
-
-    def read_recent_actions(self, window_s: int = 3600) -> list[RecentAction]:
-        """DDL sent in the last window, succeeded or failed (the rate limit counts attempts):
-        audit outcomes that executed or carry an error. Held-back and shadow rows have neither."""
-        rows = self._read_optional(
-            f"SELECT cluster_id, created_at, decision_ctx ->> 'strategy'"
-            f" FROM {self.table(ACTIONS)}"
-            f" WHERE decision_ctx ->> 'phase' = 'outcome'"
-            f" AND (executed OR error_message IS NOT NULL)"
-            f" AND created_at > now() - make_interval(secs => {int(window_s)})"
-        )
-        return [RecentAction(str(cid), at, strategy) for cid, at, strategy in rows]
 
     def read_actions(self, *, limit: int = 50) -> list[tuple[Any, ...]]:
         """The newest audit rows, for ``mz-schedctl status``."""

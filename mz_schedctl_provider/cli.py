@@ -188,7 +188,9 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
         filter_clusters=args.filter_clusters,
         experimental=settings.experimental,
     )
-    outcome = cycle.persist(plan, cycle.apply(plan, db, settings), db, settings)
+    outcome = cycle.persist(
+        plan, cycle.apply(plan, db, settings), db, settings, remember_alerts=False
+    )
     _print_plan(plan, None, json_out=args.json)
     _print_problems(outcome.problems)
     return EXIT_PROBLEMS if outcome.problems else EXIT_OK
@@ -257,7 +259,7 @@ def _apply_cycle(
         if paused and not args.json:
             print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
         sys.stdout.flush()
-        outcome = cycle.persist(plan, result, live[-1], settings)
+        outcome = cycle.persist(plan, result, live[-1], settings, remember_alerts=False)
     finally:
         for extra in live[1:]:
             extra.close()

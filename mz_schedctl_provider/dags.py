@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, Param, XComArg
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from mz_schedctl_provider.operators.materialize import (
     PAUSED_VARIABLE,
@@ -26,7 +26,6 @@ from mz_schedctl_provider.operators.materialize import (
     MaterializeSignalsOperator,
     MaterializeWipeStateOperator,
 )
-from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY
 from mz_schedctl_provider.settings import SETTINGS, setting
 
 
@@ -44,6 +43,7 @@ Schedule = Any
 Callback = Callable[..., Any] | Sequence[Callable[..., Any]] | None
 
 CYCLE_DAG_ID = "mz_schedctl_cycle"
+PREVIEW_DAG_ID = "mz_schedctl_plan"
 WIPE_STATE_DAG_ID = "mz_schedctl_wipe_state"
 DEFAULT_SCHEDULE = SETTINGS["schedule"].default
 DEFAULT_CONN_ID = SETTINGS["conn_id"].default
@@ -63,13 +63,22 @@ Schedules Materialize cluster replicas from the strategy rows in `mz_cluster_str
 
 - **signals** claims the single-writer lease (not in a dry run or while paused), then reads
   the catalog, strategies, state and activity in a constant number of queries.
-- **decide** is pure: it builds the plan and logs one line per action (cluster, action, SQL,
-  reason).
+- **decide** is pure: it builds the plan and logs it as a table, one line per action
+  (cluster, action, replica, size, credits/h, status, reason, SQL), folded per cluster.
 - **apply** runs the plan's DDL, re-checking the live catalog before every statement and
-  auditing intent and outcome; safe to retry.
+  auditing intent and outcome; safe to retry. It ends **skipped** when no action ran (dry
+  run, kill switch, another cycle's lease, nothing to do), **success** when actions ran,
+  **failed** when an action failed: the grid tells the run kinds apart.
 - **persist** runs whatever happened upstream: it writes the new state of clusters whose
-  actions all succeeded, prunes old rows, releases the lease, then **fails the run** listing
-  every problem (invalid config, failed action, stuck cluster).
+  actions all succeeded, prunes old rows, releases the lease, and returns the run's
+  **summary** (XCom `return_value`: kind, actions run/failed/deferred, credits/h before ->
+  after for the fleet and per changed cluster, problems). It **fails the run** on a failed
+  action every time, and on a persisting problem (invalid config, stuck cluster) in the first
+  run that sees it and then once per re-alert interval (connection extra
+  `realert_interval_s`, default 1 h); the runs in between list it in the summary and succeed.
+
+To look without acting, trigger **`{PREVIEW_DAG_ID}`** instead: always a dry run, no lease, it
+never queues behind this DAG nor unpauses it.
 
 **Params**: `dry_run` (read and plan only: no DDL, no table, no state, no audit, no lease) and
 `filter_clusters` (regex on cluster names).
@@ -84,6 +93,19 @@ the schema of the controller's tables, the statement timeout and the lease TTL.
 
 Only one run at a time (`max_active_runs=1`); a lease in Materialize keeps a second Airflow or
 the `mz-schedctl` CLI from applying at the same time (it plans and says who holds the lease).
+"""
+
+PREVIEW_DOC = f"""
+# mz-schedctl plan (preview)
+
+What the next cycle of `{CYCLE_DAG_ID}` would do, now, without doing it: **signals** reads
+(no lease claimed), **decide** logs the plan as a table, **summary** returns the run's
+summary (XCom `return_value`) with the fleet's credits/h before -> after. Always a dry run:
+no DDL, no table, no state, no audit, no lease. Manual trigger only; its own DAG, so looking
+never queues behind a running cycle, never starts one, and ticking "unpause on trigger" here
+unpauses only this DAG. It fails when a problem alerts, as the cycle would.
+
+**Params**: `filter_clusters` (regex on cluster names).
 """
 
 WIPE_DOC = """
@@ -162,8 +184,10 @@ def cycle_dag(
         tasks' retry counts and execution timeouts are set per task and stay.
     :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
     :param on_success_callback: DAG-level callback(s) when a run succeeds.
-    :param on_failure_callback: DAG-level callback(s) when a run fails (persist fails the run
-        listing every problem, so this sees config errors and failed actions too).
+    :param on_failure_callback: DAG-level callback(s) or notifier(s) (e.g. a Slack or SMTP
+        notifier) when a run fails: persist fails the run on a failed action, and on a
+        persisting problem once per re-alert interval, so this fires once per problem, not
+        every two minutes.
     :param retry_delay: first retry delay of a failed task (doubles per retry, at most 2
         minutes); None: ``[mz_schedctl] retry_delay_s``.
     """
@@ -201,7 +225,6 @@ def cycle_dag(
         decide = MaterializeDecideOperator(
             task_id="decide",
             materialize_conn_id=conn_id,
-            signals=signals.output,
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Pure planning; the log shows every action with its SQL and reasons.",
@@ -211,26 +234,90 @@ def cycle_dag(
         apply = MaterializeApplyOperator(
             task_id="apply",
             materialize_conn_id=conn_id,
-            plan=decide.output,
-            plan_seal=XComArg(decide, key=SEAL_XCOM_KEY),
             retries=2,
             execution_timeout=timedelta(minutes=8),
-            doc_md="Carry out the plan unless dry run, kill switch or another cycle's lease.",
+            doc_md="Carry out the plan unless dry run, kill switch or another cycle's lease; "
+            "skipped when no action ran.",
         )
         # all_done: runs even when apply failed, so the lease is always released and the run
         # ends red (persist fails whenever anything upstream did not succeed).
         persist = MaterializePersistOperator(
             task_id="persist",
             materialize_conn_id=conn_id,
-            plan=decide.output,
-            apply_result=apply.output,
-            plan_seal=XComArg(decide, key=SEAL_XCOM_KEY),
             trigger_rule="all_done",
             retries=2,
             execution_timeout=timedelta(minutes=2),
-            doc_md="Write state, prune, release the lease; fail listing every problem.",
+            doc_md="Write state, prune, release the lease; the run's summary; fail when a "
+            "problem alerts.",
         )
-        apply >> persist
+        # The XComs are read by task id inside each task (no plan copy in Rendered Templates).
+        signals >> decide >> apply >> persist
+    return dag
+
+
+def preview_dag(
+    dag_id: str = PREVIEW_DAG_ID,
+    *,
+    conn_id: str | None = None,
+    default_args: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    on_success_callback: Callback = None,
+    on_failure_callback: Callback = None,
+) -> DAG:
+    """Manual trigger only: the cycle's dry run in a DAG of its own (signals -> decide ->
+    summary), claiming no lease and writing nothing.
+
+    :param dag_id: the DAG id (default ``mz_schedctl_plan``).
+    :param conn_id: the Materialize connection id (may be a Jinja template); None:
+        ``[mz_schedctl] conn_id``.
+    :param default_args: merged over the DAG's own (owner).
+    :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
+    :param on_success_callback: DAG-level callback(s) when a run succeeds.
+    :param on_failure_callback: DAG-level callback(s) or notifier(s) when a run fails.
+    """
+    conn_id = _conn_id(conn_id)
+    with DAG(
+        dag_id=dag_id,
+        description="Preview mz-schedctl's next cycle: a dry run (manual)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        # Each look is independent and writes nothing: several may run at once.
+        max_active_runs=4,
+        dagrun_timeout=timedelta(minutes=10),
+        doc_md=PREVIEW_DOC,
+        tags=list(DEFAULT_TAGS if tags is None else tags),
+        params={
+            "filter_clusters": Param("", type=["null", "string"], description=_FILTER_DESCRIPTION)
+        },
+        default_args=_default_args({}, default_args),
+        **_callbacks(on_success_callback, on_failure_callback),
+    ) as dag:
+        signals = MaterializeSignalsOperator(
+            task_id="signals",
+            materialize_conn_id=conn_id,
+            dry_run=True,
+            retries=1,
+            execution_timeout=timedelta(minutes=3),
+            doc_md="Read every signal decide needs; no lease.",
+        )
+        decide = MaterializeDecideOperator(
+            task_id="decide",
+            materialize_conn_id=conn_id,
+            dry_run=True,
+            execution_timeout=timedelta(minutes=2),
+            doc_md="Pure planning; the log shows the plan as a table.",
+        )
+        summary = MaterializePersistOperator(
+            task_id="summary",
+            materialize_conn_id=conn_id,
+            apply_task_id=None,
+            dry_run=True,
+            trigger_rule="all_success",
+            execution_timeout=timedelta(minutes=2),
+            doc_md="The run's summary (a dry run: nothing is written).",
+        )
+        signals >> decide >> summary
     return dag
 
 

@@ -225,6 +225,9 @@ class MaterializeHook(PostgresHook):
             experimental=flag(extras.get("experimental"), name="connection extra experimental"),
             holder=holder or f"airflow@{socket.gethostname()}",
             log_flush_lag_s=seconds_extra(extras, "log_flush_lag_s", defaults.log_flush_lag_s),
+            realert_interval_s=seconds_extra(
+                extras, "realert_interval_s", defaults.realert_interval_s
+            ),
         )
 
     # ---- connection test & UI -------------------------------------------------------------

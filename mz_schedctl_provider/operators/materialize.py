@@ -8,6 +8,7 @@ task's XCom. The heavy modules are imported inside ``execute`` so DAG files pars
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowSkipException,
     BaseOperator,
     TriggerRule,
 )
@@ -173,9 +175,11 @@ class MaterializeSignalsOperator(_MaterializeOperator):
 
 
 class MaterializeDecideOperator(_MaterializeOperator):
-    """Turn a signals document into a plan (pure) and log every action it contains.
+    """Turn the signals task's document into a plan (pure) and log it as a table, folded per
+    cluster.
 
-    :param signals: the signals document, usually the signals task's XComArg.
+    :param signals_task_id: the task whose XCom is the signals document (read in ``execute``,
+        not templated, so Rendered Templates carry no copy of it).
     :param materialize_conn_id: Airflow connection of type ``materialize`` (its extras say
         whether experimental strategies are enabled; nothing is sent to Materialize).
     :param filter_clusters: as for the signals operator; None takes the DAG run's Param.
@@ -183,19 +187,19 @@ class MaterializeDecideOperator(_MaterializeOperator):
     :param experimental: enable experimental strategies; None takes the connection's extra.
     """
 
-    template_fields: Sequence[str] = ("materialize_conn_id", "signals", "filter_clusters")
+    template_fields: Sequence[str] = ("materialize_conn_id", "filter_clusters")
 
     def __init__(
         self,
         *,
-        signals: Any,
+        signals_task_id: str = "signals",
         filter_clusters: str | None = None,
         dry_run: bool | None = None,
         experimental: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.signals = signals
+        self.signals_task_id = signals_task_id
         self.filter_clusters = filter_clusters
         self.dry_run_arg = dry_run
         self.experimental = experimental
@@ -203,8 +207,11 @@ class MaterializeDecideOperator(_MaterializeOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.runtime import cycle
 
-        if not isinstance(self.signals, dict):
-            raise AirflowException("decide got no signals document (did the signals task run?)")
+        signals = context["ti"].xcom_pull(task_ids=self.signals_task_id)
+        if not isinstance(signals, dict):
+            raise AirflowException(
+                f"decide got no signals document (did the {self.signals_task_id} task run?)"
+            )
         from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY, seal
 
         dry_run = _dry_run(context, self.dry_run_arg)
@@ -213,7 +220,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
         if experimental is None:
             experimental = hook.cycle_settings().experimental
         plan: dict[str, Any] = cycle.decide(
-            self.signals,
+            signals,
             cycle_id=cycle_id_for(context),
             dry_run=dry_run,
             filter_clusters=_filter(context, self.filter_clusters),
@@ -223,6 +230,15 @@ class MaterializeDecideOperator(_MaterializeOperator):
         # Apply and persist act only on the plan this seal vouches for (an edited XCom fails).
         context["ti"].xcom_push(key=SEAL_XCOM_KEY, value=seal(plan, hook.plan_seal_key()))
         return plan
+
+
+def _pulled(context: Any, task_id: str | None, key: str | None = None) -> Any:
+    """An upstream task's XCom (None when there is no such task or it pushed nothing)."""
+    if task_id is None:
+        return None
+    if key is None:
+        return context["ti"].xcom_pull(task_ids=task_id)
+    return context["ti"].xcom_pull(task_ids=task_id, key=key)
 
 
 def _verified(hook: MaterializeHook, context: Any, plan: dict[str, Any], given: Any) -> None:
@@ -236,10 +252,15 @@ def _verified(hook: MaterializeHook, context: Any, plan: dict[str, Any], given: 
 
 
 def log_plan(log: Any, plan: dict[str, Any], result: dict[str, Any] | None = None) -> None:
-    """The plan as people read it (the CLI prints the same lines), at each line's level."""
+    """The plan as people read it (the CLI prints the same table), at each line's level,
+    folded per cluster in Airflow's log view."""
     from mz_schedctl_provider.runtime.plan_text import plan_lines
 
-    for level, line in plan_lines(plan, result):
+    _log_lines(log, plan_lines(plan, result, fold=True))
+
+
+def _log_lines(log: Any, lines: Sequence[tuple[str, str]]) -> None:
+    for level, line in lines:
         getattr(log, level)("%s", line)
 
 
@@ -247,42 +268,53 @@ def log_plan(log: Any, plan: dict[str, Any], result: dict[str, Any] | None = Non
 
 
 class MaterializeApplyOperator(_MaterializeOperator):
-    """Carry out a plan unless it is a dry run, the kill switch is on or another cycle holds the
-    lease; safe to retry (the live catalog is re-checked before every statement).
+    """Carry out the decide task's plan unless it is a dry run, the kill switch is on or another
+    cycle holds the lease; safe to retry (the live catalog is re-checked before every
+    statement).
 
-    :param plan: the plan document, usually the decide task's XComArg.
+    The task ends **skipped** when no action ran (dry run, held back, another cycle's lease,
+    nothing to do), **success** when actions ran, **failed** (not retried) when an action
+    failed; its result is the XCom ``apply_result`` in every case, for persist.
+
+    :param decide_task_id: the decide task, whose XCom ``plan_seal`` vouches for the plan
+        (read in ``execute``, not templated: Rendered Templates carry no plan copy); a plan
+        without a matching seal, an edited XCom, is refused and nothing runs.
+    :param plan_task_id: the task whose XCom is the plan; None: the decide task.
     :param materialize_conn_id: Airflow connection of type ``materialize``.
     :param paused_variable: name of the kill-switch Airflow Variable; when it is true every
         action is audited as held back (``executed = false``) and nothing runs.
     :param reconnect_attempts: after a connection drops mid-statement, how many times to open
         a new one to read back what happened before the task gives up (and is retried).
-    :param plan_seal: the decide task's XCom ``plan_seal``; a plan without a matching seal
-        (an edited XCom) is refused and nothing runs.
     """
 
-    template_fields: Sequence[str] = ("materialize_conn_id", "plan", "plan_seal")
+    template_fields: Sequence[str] = ("materialize_conn_id",)
 
     def __init__(
         self,
         *,
-        plan: Any,
-        plan_seal: Any = None,
+        decide_task_id: str = "decide",
+        plan_task_id: str | None = None,
         paused_variable: str = PAUSED_VARIABLE,
         reconnect_attempts: int = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.plan = plan
-        self.plan_seal = plan_seal
+        self.decide_task_id = decide_task_id
+        self.plan_task_id = plan_task_id or decide_task_id
         self.paused_variable = paused_variable
         self.reconnect_attempts = reconnect_attempts
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.runtime import cycle
+        from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY
+        from mz_schedctl_provider.runtime.run_summary import run_kind
 
-        if not isinstance(self.plan, dict):
-            raise AirflowException("apply got no plan document (did the decide task run?)")
-        paused = False if self.plan.get("dry_run") else kill_switch_on(self.paused_variable)
+        plan = _pulled(context, self.plan_task_id)
+        if not isinstance(plan, dict):
+            raise AirflowException(
+                f"apply got no plan document (did the {self.plan_task_id} task run?)"
+            )
+        paused = False if plan.get("dry_run") else kill_switch_on(self.paused_variable)
         if paused:
             self.log.warning(
                 "Kill switch Variable %s is on: every action is held back and audited as not "
@@ -290,7 +322,7 @@ class MaterializeApplyOperator(_MaterializeOperator):
                 self.paused_variable,
             )
         hook = self.get_hook()
-        _verified(hook, context, self.plan, self.plan_seal)
+        _verified(hook, context, plan, _pulled(context, self.decide_task_id, SEAL_XCOM_KEY))
         settings = hook.cycle_settings()
         opened: list[Database] = []
         db = hook.get_database()
@@ -300,59 +332,82 @@ class MaterializeApplyOperator(_MaterializeOperator):
         )
         try:
             result: dict[str, Any] = cycle.apply(
-                self.plan, db, settings, paused=paused, reconnect=reconnect
+                plan, db, settings, paused=paused, reconnect=reconnect
             )
         finally:
             for each in opened:
                 each.close()
-        log_plan(self.log, self.plan, result)
+        log_plan(self.log, plan, result)
+        context["ti"].xcom_push(key=APPLY_RESULT_XCOM_KEY, value=result)
+        kind = run_kind(plan, result)
+        if kind == "failed_actions":
+            failed = [r for r in result.get("results") or [] if r.get("outcome") == "failed"]
+            # Not retried: a retry re-plans nothing; the next cycle decides afresh.
+            raise AirflowFailException(
+                f"{len(failed)} action(s) failed (see the table above); persist records the rest"
+            )
+        if kind != "applied":
+            why = result.get("reason") or "no action to run"
+            raise AirflowSkipException(f"nothing executed: {why}")
         return result
+
+
+APPLY_RESULT_XCOM_KEY = "apply_result"
 
 
 # ---- persist --------------------------------------------------------------------------------
 
 
 class MaterializePersistOperator(_MaterializeOperator):
-    """Write each cluster's new state, prune old rows and release the lease; then fail, listing
-    every problem (invalid config, failed action, stuck cluster), if there were any.
+    """Write each cluster's new state, prune old rows and release the lease; return the run's
+    summary (its kind, actions, credits/h, problems) and log it; fail when a problem alerts.
 
-    Runs whatever happened upstream (trigger rule ``all_done`` by default) so the lease is
-    always released; a missing apply result writes no state and fails the run.
+    A failed action alerts in every run; a persisting problem (invalid config, stuck cluster)
+    alerts in the first run that sees it and again once per re-alert interval (connection
+    extra ``realert_interval_s``, default 1 h, server clock), remembered in the controller's
+    alerts table; a run in between lists it and succeeds. Runs whatever happened upstream
+    (trigger rule ``all_done`` by default) so the lease is always released; a missing apply
+    result writes no state and fails the run.
 
-    :param plan: the plan document, usually the decide task's XComArg.
-    :param apply_result: the apply result document, usually the apply task's XComArg.
+    :param decide_task_id: the decide task, whose XCom ``plan_seal`` vouches for the plan;
+        without a matching seal no state is written (the lease is still released) and the run
+        fails.
+    :param plan_task_id: the task whose XCom is the plan; None: the decide task.
+    :param apply_task_id: the task whose XCom ``apply_result`` is what apply did; None in a
+        DAG without apply (the preview: a dry run by definition).
     :param materialize_conn_id: Airflow connection of type ``materialize``.
     :param dry_run: used only when there is no plan; None takes the DAG run's ``dry_run`` Param.
-    :param plan_seal: the decide task's XCom ``plan_seal``; without a match no state is written
-        (the lease is still released) and the run fails.
     """
 
-    template_fields: Sequence[str] = ("materialize_conn_id", "plan", "apply_result", "plan_seal")
+    template_fields: Sequence[str] = ("materialize_conn_id",)
 
     def __init__(
         self,
         *,
-        plan: Any,
-        apply_result: Any,
-        plan_seal: Any = None,
+        decide_task_id: str = "decide",
+        plan_task_id: str | None = None,
+        apply_task_id: str | None = "apply",
         dry_run: bool | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
-        self.plan = plan
-        self.plan_seal = plan_seal
-        self.apply_result = apply_result
+        self.decide_task_id = decide_task_id
+        self.plan_task_id = plan_task_id or decide_task_id
+        self.apply_task_id = apply_task_id
         self.dry_run_arg = dry_run
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.engine.contract import apply_result_to_json
         from mz_schedctl_provider.engine.models import ApplyResult
         from mz_schedctl_provider.runtime import cycle
+        from mz_schedctl_provider.runtime.plan_seal import SEAL_XCOM_KEY
+        from mz_schedctl_provider.runtime.run_summary import summary, summary_lines
 
         hook = self.get_hook()
         settings = hook.cycle_settings()
-        plan = self.plan if isinstance(self.plan, dict) else None
+        pulled = _pulled(context, self.plan_task_id)
+        plan = pulled if isinstance(pulled, dict) else None
         if plan is None:
             dry_run = _dry_run(context, self.dry_run_arg)
             if not dry_run:
@@ -362,50 +417,83 @@ class MaterializePersistOperator(_MaterializeOperator):
                 "applied" + ("" if dry_run else " and this cycle's lease claim was released")
             )
         try:
-            _verified(hook, context, plan, self.plan_seal)
+            _verified(hook, context, plan, _pulled(context, self.decide_task_id, SEAL_XCOM_KEY))
         except AirflowFailException:
             if not plan.get("dry_run"):
                 self._release_orphan_lease(hook, settings, cycle_id_for(context))
             raise
-        apply_doc = self.apply_result if isinstance(self.apply_result, dict) else None
+        applied = _pulled(context, self.apply_task_id, APPLY_RESULT_XCOM_KEY)
+        apply_doc = applied if isinstance(applied, dict) else None
         extra_problems: list[str] = []
+        if apply_doc is None and plan.get("dry_run") and self.apply_task_id is None:
+            apply_doc = apply_result_to_json(
+                ApplyResult(cycle_id=plan["cycle_id"], executed=False, reason="dry run")
+            )
+        written_doc = apply_doc
         if apply_doc is None:
             missing = ApplyResult(
                 cycle_id=plan["cycle_id"], executed=False, reason="apply did not finish"
             )
-            apply_doc = apply_result_to_json(missing)
+            written_doc = apply_result_to_json(missing)
             extra_problems.append(
                 "apply did not finish (see its log): no state was written; the next cycle "
                 "re-reads the catalog and its audit"
             )
         db = hook.get_database()
         try:
-            outcome = cycle.persist(plan, apply_doc, db, settings)
+            outcome = cycle.persist(
+                plan, written_doc or {}, db, settings, filter_clusters=_filter(context, None)
+            )
         finally:
             db.close()
         doc: dict[str, Any] = outcome.to_json()
         doc["problems"] = list(doc["problems"]) + extra_problems
+        doc["alerting"] = list(doc["alerting"]) + extra_problems
         self.log.info(
             "Persisted %d cluster state(s)%s",
             doc["states_written"],
             " (dry run: nothing written)" if plan.get("dry_run") else "; lease released",
         )
         context["ti"].xcom_push(key="outcome", value=doc)
-        if doc["problems"]:
-            for problem in doc["problems"]:
-                self.log.error("Problem: %s", problem)
+        run = summary(plan, apply_doc, doc)
+        _log_lines(self.log, summary_lines(run))
+        _note_on_airflow2(context, run["headline"], self.log)
+        if doc["alerting"]:
             # Not retried: the problems are facts of this cycle; the next run proceeds normally.
+            # Each is listed once, above; this line only counts them.
             raise AirflowFailException(
-                f"{len(doc['problems'])} problem(s) in this cycle (everything else was handled): "
-                + " | ".join(doc["problems"])
+                f"{len(doc['alerting'])} problem(s) alerting in this run (listed above and in "
+                f"the summary); everything else was handled"
             )
-        return doc
+        return run
 
     def _release_orphan_lease(self, hook: MaterializeHook, settings: Any, cycle_id: str) -> None:
         from mz_schedctl_provider.runtime import cycle
 
         if not cycle.release_after_failure([hook.get_database], settings, cycle_id=cycle_id):
             self.log.warning("Could not release lease claim of %s: it expires on its own", cycle_id)
+
+
+def _note_on_airflow2(context: Any, text: str, log: Any) -> None:
+    """On Airflow 2 a task may set its run's note (shown in the grid): the summary's headline.
+    Airflow 3 has no such path for a task (its note is the user's), so nothing is done there;
+    a note that cannot be written is only a warning."""
+    from airflow import __version__ as airflow_version
+
+    if int(airflow_version.split(".")[0]) >= 3:
+        return
+    try:
+        from airflow.utils.session import create_session
+
+        with contextlib.suppress(ImportError):
+            # The note's user_id refers to the FAB users table: its model must be loaded.
+            import airflow.providers.fab.auth_manager.models  # noqa: F401
+
+        with create_session() as session:
+            run = session.merge(context["dag_run"])
+            run.note = text[:1000]
+    except Exception as exc:  # cosmetic: the summary XCom and the log carry the same
+        log.warning("Could not set the run's note: %s", exc)
 
 
 # ---- wipe state -----------------------------------------------------------------------------

@@ -15,9 +15,10 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from mz_schedctl_provider.engine import alerts
 from mz_schedctl_provider.engine.codec import Codec
 from mz_schedctl_provider.engine.contract import (
     apply_result_from_json,
@@ -27,7 +28,9 @@ from mz_schedctl_provider.engine.contract import (
     signals_from_json,
     signals_to_json,
 )
-from mz_schedctl_provider.engine.models import ApplyResult, JsonObject, Plan
+
+# JsonValue: the codec resolves PersistOutcome's hints (list[JsonObject]) in this module.
+from mz_schedctl_provider.engine.models import JsonObject, JsonValue  # noqa: F401
 from mz_schedctl_provider.engine.planner import decide as engine_decide
 from mz_schedctl_provider.engine.planner import next_states
 from mz_schedctl_provider.engine.state import STATE_VERSION, state_to_payload
@@ -39,6 +42,10 @@ from mz_schedctl_provider.runtime.signals import LOG_FLUSH_LAG_S, read_signals
 from mz_schedctl_provider.runtime.store import LeaseClaim, Store
 
 PERSIST_SCHEMA_VERSION = 1
+# Why apply executed nothing (run_summary.py tells the run's kind from these).
+DRY_RUN_REASON = "dry run"
+HELD_BACK_REASON = "paused by the kill switch"
+LEASE_HELD_PREFIX = "another cycle holds the lease"
 T = TypeVar("T")
 
 
@@ -54,6 +61,8 @@ class CycleSettings:
     :param log_flush_lag_s: how late the statement log may be (Materialize writes it every 5 s):
         the idle clock stops that far before now, and a late row of a query just before a
         suspend still resumes the cluster.
+    :param realert_interval_s: a persisting problem fails a run again only this long after its
+        last alert (server clock); a failed action fails every run it happens in.
     """
 
     schema: str = "public"
@@ -62,6 +71,7 @@ class CycleSettings:
     experimental: bool = False
     holder: str = f"{socket.gethostname()}:{os.getpid()}"
     log_flush_lag_s: float = LOG_FLUSH_LAG_S
+    realert_interval_s: float = alerts.REALERT_INTERVAL_S
 
 
 def new_cycle_id(prefix: str = "cli") -> str:
@@ -127,19 +137,17 @@ def apply(
     store = Store(db, schema=settings.schema)
     executor = Executor(db=db, store=store, reconnect=reconnect)
     if plan.dry_run:
-        result = executor.apply(plan, execute=False, reason="dry run")
+        result = executor.apply(plan, execute=False, reason=DRY_RUN_REASON)
     elif paused:
         # Paused runs claim no lease, so on a first run nothing created the tables yet; the
         # held-back actions must still be audited.
         result = _creating_tables(
-            store, lambda: executor.apply(plan, execute=False, reason="paused by the kill switch")
+            store, lambda: executor.apply(plan, execute=False, reason=HELD_BACK_REASON)
         )
     else:
         holder = lease_holder(store, cycle_id=plan.cycle_id)
         if holder is not None:
-            result = executor.apply(
-                plan, execute=False, reason=f"another cycle holds the lease: {holder}"
-            )
+            result = executor.apply(plan, execute=False, reason=f"{LEASE_HELD_PREFIX}: {holder}")
         else:
             result = executor.apply(plan, execute=True)
     return apply_result_to_json(result)
@@ -169,10 +177,17 @@ def lease_holder(store: Store, *, cycle_id: str) -> str | None:
 
 @dataclass(frozen=True)
 class PersistOutcome:
-    """What persist wrote, and the problems that must fail the run."""
+    """What persist wrote, every problem of the cycle, and which of them fail the run.
+
+    ``problems`` lists every problem (the CLI exits non-zero while there is any);
+    ``alerting`` those that fail the Airflow run: a failed action always, a persisting
+    condition once per re-alert interval (engine/alerts.py); ``alerts`` says why for each.
+    """
 
     states_written: int
     problems: list[str]
+    alerting: list[str] = field(default_factory=list)
+    alerts: list[JsonObject] = field(default_factory=list)
 
     def to_json(self) -> JsonObject:
         # Written by the contract's codec from the fields, like the other stages' documents.
@@ -183,14 +198,23 @@ _OUTCOME_CODEC = Codec({})
 
 
 def persist(
-    plan_doc: JsonObject, apply_doc: JsonObject, db: Database, settings: CycleSettings
+    plan_doc: JsonObject,
+    apply_doc: JsonObject,
+    db: Database,
+    settings: CycleSettings,
+    *,
+    remember_alerts: bool = True,
+    filter_clusters: str | None = None,
 ) -> PersistOutcome:
-    """persist: new state for clusters whose actions all succeeded, retention, lease release."""
+    """persist: new state for clusters whose actions all succeeded, retention, lease release;
+    then which problems alert. ``remember_alerts`` False (the CLI, which alerts nobody) reads
+    what was alerted but records nothing; a dry run never records. ``filter_clusters``: the
+    cycle's filter, so a remembered problem counts as gone only on a cluster it looked at."""
     plan = plan_from_json(plan_doc)
     result = apply_result_from_json(apply_doc)
     written = 0
+    store = Store(db, schema=settings.schema)
     if not plan.dry_run:
-        store = Store(db, schema=settings.schema)
         if result.executed:
             states = next_states(plan, result)
             written = store.write_states(
@@ -198,20 +222,42 @@ def persist(
             )
             store.prune(audit_days=settings.audit_retention_days)
         store.release_lease(cycle_id=plan.cycle_id)
-    return PersistOutcome(states_written=written, problems=problems(plan, result))
+    found = alerts.problems(plan, result)
+    decisions, rows = alerts.decide_alerts(
+        found,
+        store.read_alerts(),
+        now=plan.now,
+        in_scope=_scope(db, filter_clusters),
+        interval_s=settings.realert_interval_s,
+    )
+    if remember_alerts and not plan.dry_run:
+        store.write_alerts(rows, now=plan.now)
+    return PersistOutcome(
+        states_written=written,
+        problems=[p.message for p in found],
+        alerting=[d.problem.message for d in decisions if d.alert],
+        alerts=[_alert_json(d) for d in decisions],
+    )
 
 
-def problems(plan: Plan, result: ApplyResult) -> list[str]:
-    """Every cluster's run-failing problem: invalid config, stuck, failed action."""
-    found = plan.errors()
-    names = {c.cluster_id: c.cluster_name for c in plan.clusters}
-    by_id = {a.id: a for a in plan.actions()}
-    for r in result.results:
-        if r.outcome == "failed":
-            action = by_id.get(r.action_id)
-            what = action.describe() if action else r.action_id
-            found.append(f"{names.get(r.cluster_id, r.cluster_id)}: {what} failed: {r.error}")
-    return found
+def _scope(db: Database, filter_clusters: str | None) -> list[str] | None:
+    """The ids of the clusters a filtered cycle looked at (None: every cluster)."""
+    if not filter_clusters:
+        return None
+    pattern = re.compile(filter_clusters)
+    return [i for i, n in cluster_names(db) if pattern.fullmatch(n)]
+
+
+def _alert_json(d: alerts.AlertDecision) -> JsonObject:
+    return {
+        "message": d.problem.message,
+        "key": d.problem.key,
+        "alert": d.alert,
+        "code": d.code,
+        "why": d.why,
+        "first_seen": d.first_seen.isoformat(),
+        "next_alert_at": None if d.next_alert_at is None else d.next_alert_at.isoformat(),
+    }
 
 
 # ---- the concerns around the four stages, shared by the CLI and the Airflow tasks --------------

@@ -1,5 +1,6 @@
-"""The controller's tables in Materialize: strategies (user-authored), state, the audit trail
-and the lease. The first three keep mz-clusterctl's schemas, so existing installs just work.
+"""The controller's tables in Materialize: strategies (user-authored), state, the audit trail,
+the lease and the alerts remembered (one alert per problem). The first three keep
+mz-clusterctl's schemas, so existing installs just work.
 
 Materialize has no keys, sequences, upserts or mixed transactions: every write is a plain
 INSERT ... VALUES or a single-statement DELETE, and "the current row" is the newest one."""
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mz_schedctl_provider.engine.alerts import AlertMemory, newest_memories
 from mz_schedctl_provider.engine.models import JsonValue, StateRow, StrategyRow
 from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.runtime.ddl import ident
@@ -20,6 +22,7 @@ STRATEGIES = "mz_cluster_strategies"
 STATE = "mz_cluster_strategy_state"
 ACTIONS = "mz_cluster_strategy_actions"
 LEASES = "mz_cluster_strategy_leases"
+ALERTS = "mz_cluster_strategy_alerts"
 
 _TABLES = {
     STRATEGIES: "cluster_id TEXT NOT NULL, strategy_type TEXT NOT NULL, config JSONB NOT NULL,"
@@ -29,6 +32,9 @@ _TABLES = {
     ACTIONS: "action_id TEXT NOT NULL, cluster_id TEXT, action_sql TEXT, decision_ctx JSONB,"
     " executed BOOL, error_message TEXT, created_at TIMESTAMPTZ DEFAULT now()",
     LEASES: "holder TEXT, cycle_id TEXT, claimed_at TIMESTAMPTZ, expires_at TIMESTAMPTZ",
+    # What was alerted (engine/alerts.py): appended, the newest row per alert_key wins.
+    ALERTS: "alert_key TEXT NOT NULL, cluster_id TEXT, message TEXT, first_seen TIMESTAMPTZ,"
+    " last_alerted TIMESTAMPTZ, is_open BOOL, recorded_at TIMESTAMPTZ",
 }
 # Six parameters per audit row; the wire protocol counts a statement's parameters in 16 bits.
 _AUDIT_ROWS_PER_INSERT = 10_000
@@ -121,7 +127,48 @@ class Store:
                 return []
             raise
 
+    def read_alerts(self) -> dict[str, AlertMemory]:
+        """What was alerted: the newest row per problem key; empty before the table exists."""
+        rows = self._read_optional(
+            "SELECT alert_key, cluster_id, message, first_seen, last_alerted, is_open, recorded_at"
+            f" FROM {self.table(ALERTS)}"
+        )
+        memories = [
+            AlertMemory(str(k), None if c is None else str(c), f, la, bool(o), str(m or ""))
+            for k, c, m, f, la, o, _at in rows
+        ]
+        return newest_memories(memories, [r[6] for r in rows])
+
     # Writes ----------------------------------------------------------------------------------
+
+    def write_alerts(self, rows: Sequence[AlertMemory], *, now: datetime) -> int:
+        """Append alert rows (one INSERT, recorded at the server time ``now`` of the cycle),
+        then drop the rows they supersede. Creates the table first where an install older than
+        it lacks it (CREATE TABLE IF NOT EXISTS: the other tables are left as they are)."""
+        if not rows:
+            return 0
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        params: list[Any] = []
+        for r in rows:
+            params += [r.key, r.cluster_id, r.message, r.first_seen, r.last_alerted, r.open, now]
+        insert = (
+            f"INSERT INTO {self.table(ALERTS)} (alert_key, cluster_id, message, first_seen,"
+            f" last_alerted, is_open, recorded_at) VALUES {values}"
+        )
+        try:
+            self.db.execute(insert, params, purpose="remembering alerts")
+        except DatabaseError as exc:
+            if not is_missing_table(exc):
+                raise
+            self.bootstrap()
+            self.db.execute(insert, params, purpose="remembering alerts")
+        alerts = self.table(ALERTS)
+        self.db.execute(
+            f"DELETE FROM {alerts} AS a WHERE a.recorded_at <"
+            f" (SELECT max(n.recorded_at) FROM {alerts} AS n WHERE n.alert_key = a.alert_key)",
+            purpose="pruning superseded alert rows",
+        )
+        return len(rows)
 
     def write_states(self, payloads: dict[str, dict[str, JsonValue]], *, version: int) -> int:
         """Append one state row per cluster, all in one INSERT."""

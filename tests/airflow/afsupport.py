@@ -83,12 +83,30 @@ with DAG(
 '''
 
 
+# The shipped cycle, built by the factory with a failure callback (the DAG-level hook a Slack or
+# SMTP notifier plugs into) that appends one line per call to the file in $MZ_TEST_ALERTS.
+ALERTING_DAG = """
+# An Airflow DAG (these words let the DAG processor's safe mode parse this file).
+import os
+
+from mz_schedctl_provider.dags import cycle_dag
+
+
+def notify(context):
+    with open(os.environ["MZ_TEST_ALERTS"], "a") as out:
+        out.write(context["dag_run"].run_id + "\\n")
+
+
+dag = cycle_dag("mz_test_alerting", schedule=None, on_failure_callback=notify)
+"""
+
+
 # The cycle with a task between decide and apply that edits the plan, as a user editing the
 # decide task's XCom in Airflow 3.3's UI would: apply and persist must refuse it.
 TAMPERED_DAG = """
 from datetime import datetime, timezone
 
-from airflow.providers.common.compat.sdk import DAG, Param, XComArg
+from airflow.providers.common.compat.sdk import DAG, Param
 try:
     from airflow.providers.standard.operators.python import PythonOperator
 except ImportError:  # Airflow 2.11
@@ -117,20 +135,16 @@ with DAG(
             "size": Param("800cc", type="string")},
 ) as dag:
     signals = MaterializeSignalsOperator(task_id="signals")
-    decide = MaterializeDecideOperator(task_id="decide", signals=signals.output)
+    decide = MaterializeDecideOperator(task_id="decide")
     tamper = PythonOperator(
         task_id="tamper", python_callable=edit,
         op_kwargs={"plan": decide.output, "size": "{{ params.size }}"},
     )
-    apply = MaterializeApplyOperator(
-        task_id="apply", plan=tamper.output, plan_seal=XComArg(decide, key="plan_seal"),
-        retries=0,
-    )
+    apply = MaterializeApplyOperator(task_id="apply", plan_task_id="tamper", retries=0)
     persist = MaterializePersistOperator(
-        task_id="persist", plan=tamper.output, apply_result=apply.output,
-        plan_seal=XComArg(decide, key="plan_seal"), trigger_rule="all_done", retries=0,
+        task_id="persist", plan_task_id="tamper", trigger_rule="all_done", retries=0,
     )
-    apply >> persist
+    signals >> decide >> tamper >> apply >> persist
 """
 
 
@@ -140,6 +154,7 @@ def _prepare_dags_folder() -> None:
         shutil.copy(path, DAGS_FOLDER / path.name)
     (DAGS_FOLDER / "mz_test_hydration_sensor.py").write_text(SENSOR_DAG)
     (DAGS_FOLDER / "mz_test_tampered_plan.py").write_text(TAMPERED_DAG)
+    (DAGS_FOLDER / "mz_test_alerting.py").write_text(ALERTING_DAG)
 
 
 def airflow_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 240) -> Any:
@@ -209,6 +224,11 @@ def tis(dr: Any) -> dict[str, Any]:
     return {ti.task_id: ti for ti in dr.get_task_instances()}
 
 
+def states_of(dr: Any) -> dict[str, str]:
+    """Each task's final state in a run, by task id."""
+    return {t: state(ti) for t, ti in tis(dr).items()}
+
+
 def state(x: Any) -> str:
     value = x.state
     return str(getattr(value, "value", value))
@@ -228,13 +248,19 @@ def validate_cycle_xcoms(dr: Any) -> dict[str, Any]:
     docs = {
         "signals": xcom(dr, "signals"),
         "decide": xcom(dr, "decide"),
-        "apply": xcom(dr, "apply"),
+        "apply": xcom(dr, "apply", key="apply_result"),
         "persist": xcom(dr, "persist", key="outcome"),
     }
     validate(docs["signals"], "signals")
     validate(docs["decide"], "plan")
     validate(docs["apply"], "apply_result")
-    assert set(docs["persist"]) == {"schema_version", "states_written", "problems"}
+    assert set(docs["persist"]) == {
+        "schema_version",
+        "states_written",
+        "problems",
+        "alerting",
+        "alerts",
+    }
     for name, doc in docs.items():
         text = json.dumps(doc)
         assert PASSWORD not in text, f"{name} XCom leaks the password"
@@ -319,6 +345,7 @@ CONTROLLER_TABLES = (
     "mz_cluster_strategy_state",
     "mz_cluster_strategy_actions",
     "mz_cluster_strategy_leases",
+    "mz_cluster_strategy_alerts",
 )
 
 

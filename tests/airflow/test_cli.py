@@ -57,7 +57,8 @@ def test_dry_run_prints_the_plan_in_the_decide_log(airflow_home: Path, emulator:
     before = snapshot(emulator)
     output = dags_test_dry_run(emulator)
     assert "DRY RUN plan for cycle" in output
-    line = next(ln for ln in output.splitlines() if "cluster=cli_a action=create_replica" in ln)
-    assert 'sql=CREATE CLUSTER REPLICA "cli_a"."r_100cc" (SIZE = \'100cc\')' in line
-    assert "reason=no replica of target size 100cc" in line
+    line = next(ln for ln in output.splitlines() if "create_replica" in ln and "cli_a" in ln)
+    assert 'CREATE CLUSTER REPLICA "cli_a"."r_100cc" (SIZE = \'100cc\')' in line
+    assert "no replica of target size 100cc" in line
+    assert "::group::cli_a (" in output  # folded per cluster in Airflow's log view
     assert snapshot(emulator) == before

@@ -24,6 +24,7 @@ from afsupport import (
     run_dag,
     snapshot,
     state,
+    states_of,
     tis,
     validate_cycle_xcoms,
     xcom,
@@ -59,7 +60,34 @@ def test_resize_end_to_end(cycle: Any, emulator: Any) -> None:
     assert docs["decide"]["dry_run"] is False
     assert docs["apply"]["executed"] is True
     assert [r["outcome"] for r in docs["apply"]["results"]] == ["succeeded"]
-    assert docs["persist"] == {"schema_version": 1, "states_written": 1, "problems": []}
+    assert docs["persist"] == {
+        "schema_version": 1,
+        "states_written": 1,
+        "problems": [],
+        "alerting": [],
+        "alerts": [],
+    }
+    assert states_of(first) == {
+        "signals": "success",
+        "decide": "success",
+        "apply": "success",
+        "persist": "success",
+    }
+    run = xcom(first, "persist")  # the run's summary
+    assert run["kind"] == "applied"
+    assert run["actions"]["ran"] == 1 and run["actions"]["failed"] == 0
+    assert run["credits_per_hour"] == {"before": 0.25, "after": 1.25, "planned_after": 1.25}
+    assert run["changed_clusters"] == [
+        {
+            "cluster": "resize_a",
+            "cluster_id": cid,
+            "credits_per_hour_before": 0.25,
+            "credits_per_hour_after": 1.25,
+            "actions": ["create_replica 'r_100cc' succeeded"],
+            "ran": True,
+        }
+    ]
+    assert run["headline"].startswith("applied: 1 action(s) ran on 1 cluster(s), 0 failed")
     assert replicas(emulator, "resize_a") == [("r1", "25cc"), ("r_100cc", "100cc")]
     # The cycle id is the run id plus a deployment-specific suffix; the lease was released.
     assert docs["decide"]["cycle_id"].startswith(first.run_id + "~")
@@ -80,6 +108,9 @@ def test_resize_end_to_end(cycle: Any, emulator: Any) -> None:
     third = run_dag(cycle, {"filter_clusters": "resize_a"})
     assert state(third) == "success"
     assert actions(validate_cycle_xcoms(third)["decide"]) == []
+    # Nothing to do: apply is skipped, not green, and the summary says so.
+    assert states_of(third)["apply"] == "skipped"
+    assert xcom(third, "persist")["kind"] == "nothing_to_do"
     assert replicas(emulator, "resize_a") == [("r_100cc", "100cc")]
 
     # The audit: an intent and an outcome (executed) for each of the two DDL statements.
@@ -106,6 +137,12 @@ def test_dry_run_changes_nothing_at_all(cycle: Any, emulator: Any) -> None:
     assert [a["kind"] for a in actions(docs["decide"])] == ["create_replica"]
     assert docs["apply"]["executed"] is False
     assert docs["persist"]["states_written"] == 0
+    assert states_of(dr)["apply"] == "skipped"
+    run = xcom(dr, "persist")
+    assert run["kind"] == "dry_run" and run["actions"]["planned"] == 1
+    assert run["headline"] == (
+        "dry run: 1 action(s) planned, nothing executed; fleet 0.25 -> 1.25 credits/h if applied"
+    )
     assert snapshot(emulator) == before  # no replica, state, audit or lease row
 
 
@@ -139,6 +176,8 @@ def test_kill_switch_audits_held_back_actions_and_changes_nothing(
     assert docs["apply"]["executed"] is False
     assert "kill switch" in docs["apply"]["reason"]
     assert docs["persist"]["states_written"] == 0
+    assert states_of(dr)["apply"] == "skipped"
+    assert xcom(dr, "persist")["kind"] == "held_back"
     assert replicas(emulator, "paused_a") == before
     rows = audit_rows(emulator, cid)
     assert len(rows) == 1
@@ -253,7 +292,10 @@ def test_a_failed_statement_fails_the_run_but_not_the_other_clusters(
     emulator.inject_fault(r'^\s*CREATE CLUSTER REPLICA "refused_e"', "error", "out of credits")
     dr = run_dag(cycle, {"filter_clusters": "(refused|fine)_e"})
     assert state(dr) == "failed"
-    assert state(tis(dr)["apply"]) == "success"
+    # apply fails on the failed action (after running the other's) and persist records both.
+    assert states_of(dr)["apply"] == "failed" and states_of(dr)["persist"] == "failed"
+    run = xcom(dr, "persist", key="outcome")
+    assert run["states_written"] == 2  # fine_e's new state, refused_e's failure (its backoff)
     assert ("r_100cc", "100cc") in replicas(emulator, "fine_e")
     assert replicas(emulator, "refused_e") == [("r1", "25cc")]
     outcome = xcom(dr, "persist", key="outcome")
@@ -312,6 +354,8 @@ def test_second_deployment_holding_the_lease_blocks_apply(cycle: Any, emulator: 
     docs = validate_cycle_xcoms(dr)
     assert docs["apply"]["executed"] is False
     assert "other-airflow" in docs["apply"]["reason"]
+    assert states_of(dr)["apply"] == "skipped"
+    assert xcom(dr, "persist")["kind"] == "lease_held"
     assert replicas(emulator, "lease_g") == [("r1", "25cc")]
     assert [r["executed"] for r in audit_rows(emulator, cid)] == [False]
 

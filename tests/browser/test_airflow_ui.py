@@ -179,6 +179,7 @@ CONTROLLER_TABLES = (
     "mz_cluster_strategy_state",
     "mz_cluster_strategy_actions",
     "mz_cluster_strategy_leases",
+    "mz_cluster_strategy_alerts",
 )
 
 

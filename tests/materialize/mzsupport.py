@@ -27,10 +27,10 @@ from mz_schedctl_provider.engine.contract import load_schema
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.runtime import cycle
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
-from mz_schedctl_provider.runtime.store import ACTIONS, LEASES, STATE, STRATEGIES, Store
+from mz_schedctl_provider.runtime.store import ACTIONS, ALERTS, LEASES, STATE, STRATEGIES, Store
 
 REPO = Path(__file__).resolve().parents[2]
-CONTROLLER_TABLES = (STRATEGIES, STATE, ACTIONS, LEASES)
+CONTROLLER_TABLES = (STRATEGIES, STATE, ACTIONS, LEASES, ALERTS)
 DRIVERS = ("psycopg", "psycopg2")
 HOSTILE = 'we"ird; name ü -- ☃'
 
@@ -198,7 +198,7 @@ def run_cycle(
             plan, db, settings, paused=paused, reconnect=reopen if reconnect else None
         )
         validate(result, "apply_result")
-        outcome = cycle.persist(plan, result, live[-1], settings)
+        outcome = cycle.persist(plan, result, live[-1], settings, filter_clusters=filt)
     finally:
         for extra in live[1:]:
             extra.close()

@@ -152,7 +152,7 @@ def test_install_steps_come_in_the_order_a_user_needs() -> None:
     assert "AIRFLOW__CORE__TEST_CONNECTION=Enabled" in connection
     assert README.index("mz-schedctl init") < README.index("INSERT INTO mz_cluster_strategies")
     preview = body[positions[4] : positions[5]]
-    assert '"dry_run": true' in preview
+    assert "mz_schedctl_plan" in preview  # the preview DAG: a dry run that claims no lease
     # The DAGs come from the package: Airflow 3's bundle and Airflow 2's stub files.
     install = body[positions[0] : positions[1]]
     assert "mz-schedctl airflow-dags --bundle-config" in install

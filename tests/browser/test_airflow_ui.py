@@ -53,6 +53,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DAG_ID = "mz_schedctl_cycle"
 TASKS = ("signals", "decide", "apply", "persist")
+# A dry run's task states: apply executed nothing, so it is skipped (the grid tells run kinds
+# apart by apply's colour: skipped, success, failed).
+DRY_RUN_STATES = {
+    "signals": "success",
+    "decide": "success",
+    "apply": "skipped",
+    "persist": "success",
+}
 
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 # scripts/test-browser.sh sets this: there, a missing Python module fails instead of skipping.
@@ -717,16 +725,18 @@ def test_dry_run_triggered_from_the_ui(
 
         def task_table_all_success(d: Any) -> bool:
             texts = [e.text.strip().lower() for e in _css(d, task_badges_css)]
-            return len(texts) == len(TASKS) and set(texts) == {"success"}
+            return sorted(texts) == sorted(DRY_RUN_STATES.values())
 
         # The task table polls on its own and can lag the header by one poll.
         task_badges_css = '[data-testid="table-list"] [data-testid="state-badge"]'
         try:
-            _until(driver, "the task table to show 4 x Success", task_table_all_success, 20)
+            _until(
+                driver, "the task table to show the dry run's states", task_table_all_success, 20
+            )
         except AssertionError:
             steps.notes.append("the task table lagged the run's badge: page reloaded once")
             driver.refresh()
-            _until(driver, "the reloaded task table: 4 x Success", task_table_all_success)
+            _until(driver, "the reloaded task table: the dry run's states", task_table_all_success)
         headings = " ".join(h.text for h in driver.find_elements(By.TAG_NAME, "h2"))
         assert run_id in headings, f"run page headings {headings!r} lack {run_id}"
         steps.shot("04-run-success")
@@ -746,7 +756,7 @@ def test_dry_run_triggered_from_the_ui(
             "task_instances"
         ]
         states = {t["task_id"]: t["state"] for t in tis}
-        assert states == dict.fromkeys(TASKS, "success"), states
+        assert states == DRY_RUN_STATES, states
         plan = airflow.api(
             "GET",
             f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(run_id)}/taskInstances/decide/xcomEntries/"
@@ -817,3 +827,101 @@ def test_trigger_form_accepts_empty_filter_clusters(
         shot = ARTIFACTS / "05-trigger-form-empty-filter.png"
         driver.save_screenshot(str(shot))
         raise TriggerDisabled(f"{exc} with filter_clusters empty (screenshot: {shot})") from None
+
+
+def _run(airflow: Airflow, conf: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """Trigger a run through the REST API and wait for its end: (run id, state, task states)."""
+    run_id = airflow.api(
+        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}
+    )["dag_run_id"]
+
+    def final() -> Any:
+        run = airflow.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(run_id)}")
+        return run["state"] if run["state"] in ("success", "failed") else None
+
+    end = _wait(f"run {run_id} to finish", RUN_S, final, 1)
+    tis = airflow.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(run_id)}/taskInstances")
+    return run_id, end, {t["task_id"]: t["state"] for t in tis["task_instances"]}
+
+
+def _page_text(driver: Any, url: str, what: str, needle: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+
+    def probe(d: Any) -> str | bool:
+        text = str(d.find_element(By.TAG_NAME, "body").text)
+        return text if needle in text else False
+
+    return str(_until(driver, what, probe))
+
+
+def test_run_kinds_summary_and_problem_in_the_ui(
+    artifacts: Path, demo_emulator: Any, airflow: Airflow, browser: Browser
+) -> None:
+    """Issue 17's screens: a dry run, a held-back run (kill switch) and an applied run side by
+    side in the grid (apply skipped, skipped, success), the applied run's summary XCom, and a
+    failing run's problem in persist's log (a typo in one strategy row)."""
+    driver = browser.driver
+    steps = Steps(browser=browser, airflow=airflow)
+    with steps.step("run-kinds"):
+        _, end, dry = _run(airflow, {"dry_run": True})
+        assert (end, dry) == ("success", DRY_RUN_STATES)
+        airflow.api("POST", "/api/v2/variables", {"key": "mz_schedctl_paused", "value": "true"})
+        try:
+            _, end, held = _run(airflow, {})
+        finally:
+            airflow.api("DELETE", "/api/v2/variables/mz_schedctl_paused")
+        assert (end, held["apply"]) == ("success", "skipped"), held
+        applied_id, end, applied = _run(airflow, {})
+        assert (end, applied) == ("success", dict.fromkeys(TASKS, "success")), applied
+    with steps.step("summary-xcom"):
+        summary = airflow.api(
+            "GET",
+            f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(applied_id)}/taskInstances/persist/xcomEntries/"
+            "return_value?deserialize=true&stringify=false",
+        )["value"]
+        assert summary["kind"] == "applied", summary
+        assert summary["actions"]["ran"] >= 1 and summary["actions"]["failed"] == 0, summary
+        text = _page_text(
+            driver,
+            f"{airflow.url}/dags/{DAG_ID}/runs/{_q(applied_id)}/tasks/persist/xcom",
+            "the applied run's summary XCom",
+            "headline",
+        )
+        assert "applied:" in text, text[:500]
+        steps.shot("06-applied-run-summary")
+    with steps.step("failing-run"):
+        (adhoc,) = demo_emulator.execute("SELECT id FROM mz_clusters WHERE name = 'adhoc'")[0]
+        demo_emulator.execute(
+            "INSERT INTO mz_cluster_strategies (cluster_id, strategy_type, config)"
+            """ VALUES (%s, 'burst', '{"burst_replica_size": "800xx"}'::jsonb)""",
+            (adhoc,),
+        )
+        try:
+            failed_id, end, failing = _run(airflow, {})
+        finally:
+            demo_emulator.execute(
+                "DELETE FROM mz_cluster_strategies WHERE cluster_id = %s"
+                " AND strategy_type = 'burst'",
+                (adhoc,),
+            )
+        assert (end, failing["persist"]) == ("failed", "failed"), failing
+        assert failing["apply"] in ("success", "skipped"), failing
+        text = _page_text(
+            driver,
+            f"{airflow.url}/dags/{DAG_ID}/runs/{_q(failed_id)}/tasks/persist",
+            "the failing run's problem in persist's log",
+            "ALERT:",
+        )
+        assert "800xx" in text, text[-1500:]
+        steps.shot("07-failing-run-problem")
+    with steps.step("grid"):
+        driver.get(f"{airflow.url}/dags/{DAG_ID}")
+        _until(
+            driver,
+            "the DAG page's grid",
+            _visible(driver, '[data-testid="trigger-dag-button"]'),
+        )
+        time.sleep(3)  # the grid's bars render after the page's first data poll
+        steps.shot("08-grid-run-kinds")

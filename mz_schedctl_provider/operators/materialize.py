@@ -456,7 +456,10 @@ class MaterializePersistOperator(_MaterializeOperator):
         )
         context["ti"].xcom_push(key="outcome", value=doc)
         run = summary(plan, apply_doc, doc)
-        _log_lines(self.log, summary_lines(run))
+        lines = summary_lines(run)
+        _log_lines(self.log, lines)
+        # The same as text: the XCom tab shows it as it is (the documents fold as JSON).
+        context["ti"].xcom_push(key="summary", value="\n".join(line for _lvl, line in lines))
         _note_on_airflow2(context, run["headline"], self.log)
         if doc["alerting"]:
             # Not retried: the problems are facts of this cycle; the next run proceeds normally.

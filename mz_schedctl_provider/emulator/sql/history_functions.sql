@@ -19,6 +19,10 @@ BEGIN
     IF v_cluster.id LIKE 's%' THEN
         RAISE EXCEPTION 'system cluster ''%'' cannot be modified', cluster USING ERRCODE = 'XX000';
     END IF;
+    -- A live replica of a managed cluster would contradict its SIZE / REPLICATION FACTOR.
+    IF dropped_at IS NULL AND v_cluster.managed THEN
+        RAISE EXCEPTION 'cannot modify managed cluster %', cluster USING ERRCODE = 'XX000';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM sizes s WHERE s.size = backdate_replica.size) THEN
         RAISE EXCEPTION 'unknown cluster replica size %', size USING ERRCODE = 'XX000';
     END IF;
@@ -27,10 +31,6 @@ BEGIN
         RAISE EXCEPTION 'mz_emulator.backdate_replica: need cluster creation <= created_at '
             '<= dropped_at <= now() (got % .. %)', created_at, dropped_at
             USING ERRCODE = '22023';
-    END IF;
-    -- A live replica of a managed cluster would contradict its SIZE / REPLICATION FACTOR.
-    IF dropped_at IS NULL AND v_cluster.managed THEN
-        RAISE EXCEPTION 'cannot modify managed cluster %', cluster USING ERRCODE = 'XX000';
     END IF;
     v_id := 'u' || mz_emulator.next_id('replica');
     INSERT INTO replicas (id, name, cluster_id, size, owner_id, pending, created_at,
@@ -76,7 +76,11 @@ BEGIN
         execution_timestamp, transaction_id, transient_index_id, mz_version, began_at,
         finished_at, finished_status, error_message, result_size, rows_returned,
         execution_strategy, sql)
-    VALUES (v_id, gen_random_uuid(), gen_random_uuid(), 1.0, v_cluster,
+    VALUES (v_id, gen_random_uuid(), gen_random_uuid(),
+        -- The rate a default session logs at (activity.py: min(session, system max)).
+        LEAST(COALESCE(mz_emulator.setting('statement_logging_default_sample_rate'), '1')::float8,
+              COALESCE(mz_emulator.setting('statement_logging_max_sample_rate'), '1')::float8),
+        v_cluster,
         backdate_refused_query.application_name, cluster, 'materialize', ARRAY['public'],
         'strict serializable', floor(extract(epoch FROM began_at) * 1000), NULL, NULL,
         mz_emulator.setting('mz_version'), began_at, began_at, 'error',
@@ -87,4 +91,5 @@ END $$;
 COMMENT ON FUNCTION mz_emulator.backdate_refused_query(text, timestamptz, text) IS
   'Logs, at began_at, a query the named cluster refused because it had no replica '
   '(finished_status error, CLUSTER "<c>" has no replicas available to service request), '
-  'as the emulator logs one it refuses now. Returns the statement id.';
+  'as the emulator logs one it refuses now (whatever sampling would have picked, with the '
+  'sample rate of a default session). Returns the statement id.';

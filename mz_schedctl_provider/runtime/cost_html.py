@@ -79,24 +79,28 @@ def _cluster_figure(c: dict[str, Any], colours: dict[str, str]) -> Any:
             ),
             row=1, col=1,
         )  # fmt: skip
-    for kind, symbol, colour in (
-        ("suspend", "triangle-down", "#444"),
-        ("resume", "triangle-up", "#1b7f3b"),
-    ):
-        marks = [m for m in c["markers"] if m["kind"] == kind]
-        if marks:
+    # Markers above the stacked replicas (at 0 they would hide under the axis).
+    top = max((sum(s["replicas"].values()) for s in segments), default=0) or 1
+    marks = [
+        ("suspend", "triangle-down", "#444", top * 1.12),
+        ("resume", "triangle-up", "#1b7f3b", top * 1.12),
+    ]
+    for kind, symbol, colour, y in marks:
+        found = [m for m in c["markers"] if m["kind"] == kind]
+        if found:
             fig.add_trace(
                 go.Scatter(
-                    x=[m["at"] for m in marks], y=[0] * len(marks), mode="markers",
-                    name=f"{kind}s", marker={"symbol": symbol, "size": 12, "color": colour},
-                    text=[f"{kind} by {m['by']}" for m in marks], hoverinfo="text+x",
+                    x=[m["at"] for m in found], y=[y] * len(found), mode="markers",
+                    name=f"{kind}s", marker={"symbol": symbol, "size": 13, "color": colour},
+                    text=[f"{kind} by {m['by']}" for m in found], hoverinfo="text+x",
                 ),
                 row=1, col=1,
             )  # fmt: skip
     if c["cold_starts"]:
         fig.add_trace(
             go.Scatter(
-                x=[s["first_at"] for s in c["cold_starts"]], y=[0.25] * len(c["cold_starts"]),
+                x=[s["first_at"] for s in c["cold_starts"]],
+                y=[top * 1.25] * len(c["cold_starts"]),
                 mode="markers", name="cold starts",
                 marker={"symbol": "x", "size": 12, "color": "#b42318"},
                 text=[f"cold start: {_queries(s['queries'])}" for s in c["cold_starts"]],

@@ -39,7 +39,8 @@ def span(
 
 def audit(
     aid: str, minutes: float, kind: str, replica: str, strategy: str, *, executed: bool = True
-):
+) -> list[AuditRow]:
+    """An action's outcome 1 s after ``minutes`` and, if it ran, its intent 2 s before."""
     rows = [
         AuditRow(
             aid,

@@ -14,8 +14,8 @@ secrets backends: ``AIRFLOW_CONN_MATERIALIZE_DEFAULT`` in the API server's envir
 configured secrets backend. The page says so when the connection is missing.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoint's and the dependency's
+# annotations at runtime, and Request is imported inside _app (to keep plugin load cheap).
 import asyncio
 from typing import Any
 
@@ -78,18 +78,53 @@ def render_page(hours: float) -> str:
     return report_html(doc, title=TITLE, notice=notice)
 
 
-def _app() -> Any:
+async def _authenticated(request: Any) -> None:
+    """Airflow's own authentication (``get_user``: the UI's session cookie or a bearer token),
+    resolved at request time: importing Airflow's API security module at plugin load would cost
+    every Airflow process (scheduler, DAG processor, workers) seconds. Its dependencies are
+    one level deep (the OAuth2 and bearer schemes), called here as FastAPI would."""
+    import inspect
+
     from airflow.api_fastapi.core_api.security import get_user
-    from fastapi import Depends, FastAPI, Query
+
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(get_user).parameters.items():
+        if name == "request":
+            kwargs[name] = request
+            continue
+        dependency = getattr(param.default, "dependency", None)
+        value = dependency(request) if dependency is not None else None
+        kwargs[name] = await value if inspect.isawaitable(value) else value
+    await get_user(**kwargs)
+
+
+def _app() -> Any:
+    from fastapi import Depends, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse
 
     app = FastAPI(title=TITLE)
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(get_user)])
+    async def user(request: Request) -> None:
+        await _authenticated(request)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(user)])
     async def page(hours: float = Query(24.0, gt=0, le=24 * 31)) -> HTMLResponse:
         return HTMLResponse(await asyncio.to_thread(render_page, hours))
 
     return app
+
+
+class _LazyApps:
+    """``fastapi_apps`` built on first read (by the API server): other Airflow processes load
+    plugins too and never need FastAPI."""
+
+    def __init__(self) -> None:
+        self._apps: list[dict[str, Any]] | None = None
+
+    def __get__(self, obj: Any, owner: Any = None) -> list[dict[str, Any]]:
+        if self._apps is None:
+            self._apps = [{"app": _app(), "url_prefix": URL_PREFIX, "name": TITLE}]
+        return self._apps
 
 
 class MaterializeClustersPlugin(AirflowPlugin):
@@ -97,7 +132,7 @@ class MaterializeClustersPlugin(AirflowPlugin):
 
     name = "mz_schedctl_cost"
     if SUPPORTED:
-        fastapi_apps = [{"app": _app(), "url_prefix": URL_PREFIX, "name": TITLE}]
+        fastapi_apps = _LazyApps()
         external_views = [
             {
                 "name": TITLE,

@@ -39,10 +39,12 @@ def test_airflow_2_registers_no_page(airflow_home: Path) -> None:
 def client(airflow_home: Path) -> Any:
     if airflow_major() < 3:
         pytest.skip("Airflow 2.11: no page, the CLI report only")
+    from airflow.api_fastapi.app import init_auth_manager
     from fastapi.testclient import TestClient
 
     from mz_schedctl_provider.plugins.cost_page import URL_PREFIX, MaterializeClustersPlugin
 
+    init_auth_manager()  # as the API server does at start-up, before it mounts plugin apps
     (app,) = (a["app"] for a in MaterializeClustersPlugin.fastapi_apps)
     assert MaterializeClustersPlugin.fastapi_apps[0]["url_prefix"] == URL_PREFIX
     return TestClient(app)
@@ -57,19 +59,29 @@ def test_page_in_the_nav_and_its_app(airflow_home: Path, client: Any) -> None:
         "mz-schedctl/",
     )
     assert [a["url_prefix"] for a in info["fastapi_apps"]] == ["/mz-schedctl"]
-    # Airflow's own authentication guards the page: no cookie, no token, no report.
+    # Airflow's own authentication guards the page: no cookie, no token, no report; a token
+    # that is not this Airflow's is refused too.
     assert client.get("/").status_code == 401
+    bad = client.get("/", headers={"Authorization": "Bearer not-a-jwt"})
+    assert bad.status_code in (401, 403), bad.status_code
 
 
-def _as_user(client: Any) -> Any:
-    from airflow.api_fastapi.core_api.security import get_user
+@pytest.fixture(scope="module")
+def token(client: Any) -> str:
+    """A real JWT from this Airflow's auth manager (SimpleAuthManager), as the UI holds one."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
-    client.app.dependency_overrides[get_user] = lambda: object()
-    return client
+    manager = get_auth_manager()
+    return str(manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin")))
+
+
+def _get(client: Any, token: str, **params: Any) -> Any:
+    return client.get("/", params=params, headers={"Authorization": f"Bearer {token}"})
 
 
 def test_page_shows_the_report_from_the_env_connection(
-    emulator: Any, mz_conn: str, client: Any
+    emulator: Any, mz_conn: str, client: Any, token: str
 ) -> None:
     from mz_schedctl_provider.runtime.db import Database
     from mz_schedctl_provider.runtime.store import Store
@@ -80,7 +92,7 @@ def test_page_shows_the_report_from_the_env_connection(
     finally:
         db.close()
     build_history(emulator)
-    page = _as_user(client).get("/", params={"hours": 24})
+    page = _get(client, token, hours=24)
     assert page.status_code == 200, page.text[:500]
     html = page.text
     assert f"Data: connection materialize_default (127.0.0.1:{emulator.port}/materialize)" in html
@@ -91,10 +103,10 @@ def test_page_shows_the_report_from_the_env_connection(
 
 
 def test_page_says_where_it_looked_without_the_connection(
-    client: Any, monkeypatch: pytest.MonkeyPatch
+    client: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_MATERIALIZE_DEFAULT", raising=False)
-    page = _as_user(client).get("/")
+    page = _get(client, token)
     assert page.status_code == 200
     assert "No connection <code>materialize_default</code> found." in page.text
     assert "AIRFLOW_CONN_MATERIALIZE_DEFAULT" in page.text

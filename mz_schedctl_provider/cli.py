@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import conninfo
 
 from mz_schedctl_provider import bundle
+from mz_schedctl_provider.engine.cost import DEFAULT_COLD_START_GAP_S
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.runtime import cycle
 from mz_schedctl_provider.runtime.catalog_reads import cluster_names
@@ -85,6 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", parents=[common], help="create the controller's tables")
     init.add_argument("--print-sql", action="store_true", help="print the SQL instead")
     sub.add_parser("status", parents=[common], help="strategies, state and last actions")
+    report = sub.add_parser(
+        "report",
+        parents=[common],
+        help="cost history and savings per cluster (a table, --json, or --html FILE)",
+    )
+    report.add_argument("--hours", type=float, default=24.0, help="window length (default 24)")
+    report.add_argument(
+        "--until", metavar="TIMESTAMP", help="window end, ISO 8601 with a zone (default: now())"
+    )
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    report.add_argument(
+        "--cold-start-gap",
+        type=float,
+        default=DEFAULT_COLD_START_GAP_S,
+        metavar="S",
+        help="refused queries no more than S seconds apart are one cold start (default 60)",
+    )
     dags = sub.add_parser(
         "airflow-dags",
         help="where the installed package keeps its DAG files (no database needed)",
@@ -149,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _connect(args: argparse.Namespace, *, cluster: str | bool | None = True) -> Database:
     """A connection with the command's settings (``cluster=None``: the role's default)."""
-    url = args.database_url or os.environ.get("DATABASE_URL")
+    url = _url(args)
     if not url:
         raise UsageError("no database: pass --database-url or set DATABASE_URL")
     try:
@@ -165,6 +183,10 @@ def _connect(args: argparse.Namespace, *, cluster: str | bool | None = True) -> 
         )
     except ConnectionLost as exc:
         raise ConnectionLost(f"{_safe_target(url)}: {exc}") from None
+
+
+def _url(args: argparse.Namespace) -> str | None:
+    return args.database_url or os.environ.get("DATABASE_URL")
 
 
 def _safe_target(url: str) -> str:
@@ -348,12 +370,56 @@ def _status(args: argparse.Namespace, db: Database, settings: cycle.CycleSetting
     return EXIT_OK
 
 
+def _report(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    # Imported here: the report's modules (and plotly, for --html) are not needed by a cycle.
+    from datetime import datetime
+
+    from mz_schedctl_provider.engine.cost import CostRules
+    from mz_schedctl_provider.runtime.cost_reads import read_cost_report
+    from mz_schedctl_provider.runtime.cost_text import table_lines
+
+    until = None
+    if args.until:
+        try:
+            until = datetime.fromisoformat(args.until)
+        except ValueError:
+            raise UsageError(f"--until is not an ISO 8601 timestamp: {args.until}") from None
+        if until.tzinfo is None:
+            raise UsageError("--until needs a time zone (e.g. 2026-12-02T04:00:00+00:00)")
+    if args.hours <= 0 or args.cold_start_gap < 0:
+        raise UsageError("--hours must be positive and --cold-start-gap not negative")
+    doc = read_cost_report(
+        db,
+        Store(db, schema=settings.schema),
+        hours=args.hours,
+        until=until,
+        filter_clusters=args.filter_clusters,
+        rules=CostRules(cold_start_gap_s=args.cold_start_gap),
+    ).json()
+    if args.html:
+        from mz_schedctl_provider.runtime.cost_html import ChartsUnavailable, report_html
+
+        try:
+            page = report_html(doc, notice=f"from {_safe_target(_url(args))}")
+        except ChartsUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        Path(args.html).write_text(page, encoding="utf-8")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print("\n".join(table_lines(doc)))
+        if args.html:
+            print(f"\nHTML report: {args.html}")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "plan": _plan,
     "apply": _apply,
     "wipe-state": _wipe_state,
     "init": _init,
     "status": _status,
+    "report": _report,
 }
 
 

@@ -89,6 +89,7 @@ def main() -> int:
             emu, ids, "4. Apply: the refused query was activity, so adhoc resumes", dry_run=False
         )
         _expect(emu, ids, {"analytics": ["r_100cc"], "reporting": ["r_50cc"], "adhoc": ["r1"]})
+        _report(emu)
         _say(
             "\nEvery DDL above has an intent and an outcome row in mz_cluster_strategy_actions"
             f" (with --ui: psql {emu.url}).\nAirflow's own logs: {LOG}"
@@ -216,6 +217,20 @@ def _replicas(emu: Any, ids: dict[str, str]) -> str:
         shown = ", ".join(f"{r}({s}{'' if h else ', hydrating'})" for r, s, h in rows)
         parts.append(f"{name}: {shown or 'suspended (no replicas)'}")
     return "; ".join(parts)
+
+
+def _report(emu: Any) -> None:
+    """5. What it cost and saved: `mz-schedctl report` over the demo's cycles, and its HTML."""
+    page = WORK / "cost-report.html"
+    _say("\n5. mz-schedctl report: what the cycles above cost and saved")
+    done = subprocess.run(
+        [sys.executable, "-m", "mz_schedctl_provider.cli", "report", "--database-url", emu.url,
+         "--hours", "1", "--filter-clusters", "|".join(CLUSTERS), "--html", str(page)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise DemoFailed(f"mz-schedctl report exited {done.returncode}: {done.stderr.strip()}")
+    _say(done.stdout.rstrip())
 
 
 def _query_suspended(emu: Any) -> None:

@@ -18,7 +18,7 @@ stamp=.venv/.mz-schedctl-stamp
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    if ! .venv/bin/python -m pip install -q -e ".[emulator,dev]" > .venv/pip-install.log 2>&1; then
+    if ! .venv/bin/python -m pip install -q -e ".[emulator,dev,report]" > .venv/pip-install.log 2>&1; then
         tail -n 30 .venv/pip-install.log >&2
         echo "installing into .venv failed (log: .venv/pip-install.log)" >&2
         exit 1

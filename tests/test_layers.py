@@ -19,6 +19,7 @@ SHELLS = [
     *sorted((PACKAGE / "operators").glob("*.py")),
     *sorted((PACKAGE / "sensors").glob("*.py")),
     *sorted((PACKAGE / "triggers").glob("*.py")),
+    *sorted((PACKAGE / "plugins").glob("*.py")),
     PACKAGE / "cli.py",
 ]
 # Statements as the controller writes them: upper-case keywords followed by their object.

@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 
-MZ_VERSION = "v26.37.0 (emulator)"
 # Materialize never logs statements of its internal superuser.
 _UNLOGGED_USERS = frozenset({"mz_system", "mz_support"})
 
@@ -79,7 +78,9 @@ class StatementLog:
             " search_path, transaction_isolation, execution_timestamp, mz_version, began_at,"
             " execution_strategy, sql) VALUES (%s, %s, %s, %s, %s, %s, %s, 'materialize',"
             " ARRAY['public'], 'strict serializable',"
-            " floor(extract(epoch FROM mz_emulator.now()) * 1000), %s, mz_emulator.now(),"
+            # The version mz_version() reports, as Materialize logs its own build's.
+            " floor(extract(epoch FROM mz_emulator.now()) * 1000),"
+            " mz_emulator.setting('mz_version'), mz_emulator.now(),"
             " %s, %s)",
             (
                 entry.id,
@@ -89,7 +90,6 @@ class StatementLog:
                 cluster_id,
                 application_name,
                 cluster_name,
-                MZ_VERSION,
                 strategy,
                 sql,
             ),

@@ -156,6 +156,8 @@ def _temporal_operator_functions() -> tuple[str, ...]:
 
 
 _CONTROL_FUNCTIONS = sqlfiles.load("control_functions.sql")
+# Back-dated replicas and refused queries (the cost report's tests and demo).
+_HISTORY_FUNCTIONS = sqlfiles.load("history_functions.sql")
 
 _PUBLIC_FUNCTIONS = (
     "mz_emulator.now()",
@@ -170,6 +172,8 @@ _PUBLIC_FUNCTIONS = (
     "mz_emulator.set_utilization(text, text, float8, float8)",
     "mz_emulator.inject_fault(text, text, text, text)",
     "mz_emulator.clear_faults()",
+    "mz_emulator.backdate_replica(text, text, text, timestamptz, timestamptz)",
+    "mz_emulator.backdate_refused_query(text, timestamptz, text)",
     "mz_emulator.mz_ts_to_tstz(mz_catalog.mz_timestamp)",
 )
 
@@ -377,6 +381,7 @@ def install(conn: psycopg.Connection, *, sample_rate: float = 0.99) -> None:
             replica_views.SQL,
             _INTERNAL_CATALOG_VIEWS,
             _CONTROL_FUNCTIONS,
+            _HISTORY_FUNCTIONS,
             logflush.FUNCTIONS_SQL,
         ):
             conn.execute(block)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,34 @@ class Emulator:
 
     def record_activity(self, cluster: str) -> None:
         self.execute("SELECT mz_emulator.record_activity(%s)", (cluster,))
+
+    def backdate_replica(
+        self,
+        cluster: str,
+        replica: str,
+        size: str,
+        created_at: datetime,
+        dropped_at: datetime | None = None,
+    ) -> str:
+        """A replica made at ``created_at`` (dropped at ``dropped_at``, or still live) as the
+        emulator's own DDL would have recorded it then; returns its id. Times are on the
+        emulator clock and in the past."""
+        rows = self.execute(
+            "SELECT mz_emulator.backdate_replica(%s, %s, %s, %s, %s)",
+            (cluster, replica, size, created_at, dropped_at),
+        )
+        return str(rows[0][0])
+
+    def backdate_refused_query(
+        self, cluster: str, began_at: datetime, application_name: str = "psql"
+    ) -> str:
+        """A query the cluster refused at ``began_at`` for having no replica, in the statement
+        log as the emulator logs one it refuses; returns the statement id."""
+        rows = self.execute(
+            "SELECT mz_emulator.backdate_refused_query(%s, %s, %s)",
+            (cluster, began_at, application_name),
+        )
+        return str(rows[0][0])
 
     def inject_fault(
         self, pattern: str, action: str, message: str = "injected fault", sqlstate: str = "XX000"

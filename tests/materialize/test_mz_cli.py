@@ -51,7 +51,7 @@ def test_init_print_sql_needs_no_database(emulator: Emulator) -> None:
 
     assert done.returncode == 0, done.stderr
     statements = [s.strip() for s in done.stdout.split(";") if s.strip()]
-    assert len(statements) == 4
+    assert len(statements) == 5
     assert all(s.startswith('CREATE TABLE IF NOT EXISTS "sched".') for s in statements)
     for table in CONTROLLER_TABLES:
         assert any(f'"sched"."{table}"' in s for s in statements)

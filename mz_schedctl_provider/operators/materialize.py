@@ -71,6 +71,19 @@ def _filter(context: Any, value: str | None) -> str | None:
     return pattern
 
 
+def approval_rule(settings: Any) -> Any:
+    """The approval gate's rule (engine.approval.ApprovalRule) from its settings as text, None
+    when off; a bad setting fails the task without retry, naming the setting."""
+    if not settings:
+        return None
+    from mz_schedctl_provider.engine.approval import ApprovalRuleError, parse_rule
+
+    try:
+        return parse_rule(dict(settings))
+    except ApprovalRuleError as exc:
+        raise AirflowFailException(f"approval gate: {exc}") from None
+
+
 def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
     """Whether the kill switch (an Airflow Variable) is on, by the one rule of
     :func:`mz_schedctl_provider.runtime.flags.kill_switch_on`. A failed lookup raises (the
@@ -181,6 +194,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
     :param filter_clusters: as for the signals operator; None takes the DAG run's Param.
     :param dry_run: plan as a dry run; None takes the DAG run's ``dry_run`` Param.
     :param experimental: enable experimental strategies; None takes the connection's extra.
+    :param approval: the approval gate's settings as text (``approve_drops``...), None: off.
     """
 
     template_fields: Sequence[str] = ("materialize_conn_id", "signals", "filter_clusters")
@@ -192,6 +206,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
         filter_clusters: str | None = None,
         dry_run: bool | None = None,
         experimental: bool | None = None,
+        approval: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -199,6 +214,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
         self.filter_clusters = filter_clusters
         self.dry_run_arg = dry_run
         self.experimental = experimental
+        self.approval = approval
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.runtime import cycle
@@ -218,6 +234,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
             dry_run=dry_run,
             filter_clusters=_filter(context, self.filter_clusters),
             experimental=bool(experimental),
+            approval=approval_rule(self.approval),
         )
         log_plan(self.log, plan)
         # Apply and persist act only on the plan this seal vouches for (an edited XCom fails).
@@ -325,6 +342,8 @@ class MaterializePersistOperator(_MaterializeOperator):
     :param dry_run: used only when there is no plan; None takes the DAG run's ``dry_run`` Param.
     :param plan_seal: the decide task's XCom ``plan_seal``; without a match no state is written
         (the lease is still released) and the run fails.
+    :param approval: the approval gate's settings as text, None: off; with it on, persist
+        writes the requests of waiting actions (XCom ``outcome``: ``approval_requests``).
     """
 
     template_fields: Sequence[str] = ("materialize_conn_id", "plan", "apply_result", "plan_seal")
@@ -336,6 +355,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         apply_result: Any,
         plan_seal: Any = None,
         dry_run: bool | None = None,
+        approval: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
@@ -344,6 +364,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         self.plan_seal = plan_seal
         self.apply_result = apply_result
         self.dry_run_arg = dry_run
+        self.approval = approval
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.engine.contract import apply_result_to_json
@@ -380,7 +401,9 @@ class MaterializePersistOperator(_MaterializeOperator):
             )
         db = hook.get_database()
         try:
-            outcome = cycle.persist(plan, apply_doc, db, settings)
+            outcome = cycle.persist(
+                plan, apply_doc, db, settings, approval=approval_rule(self.approval)
+            )
         finally:
             db.close()
         doc: dict[str, Any] = outcome.to_json()

@@ -229,10 +229,15 @@ def gate_action(
         )
     pending = by_status.get("pending")
     asked = f" (request {pending.request_id})" if pending is not None else ""
+    # Its cost once approved (a deferred action is priced at nothing): what the person weighs.
+    delta = action.credits_per_hour_after - action.credits_per_hour_before
     return replace(
         action,
         status="deferred",
-        reasons=(*action.reasons, f"awaiting approval: {verdict.message}{asked}"),
+        reasons=(
+            *action.reasons,
+            f"awaiting approval: {verdict.message}{asked}; if approved: {delta:+g} credits/h",
+        ),
         codes=(*action.codes, "awaiting_approval"),
         approval_id=pending.request_id if pending is not None else None,
     )

@@ -90,19 +90,12 @@ class ApprovalRow:
             "requested_at": self.requested_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
             "status": self.status,
-            "credits_per_hour_delta": _delta(self.action),
             "reasons": [str(r) for r in _list(self.action.get("reasons"))],
         }
 
 
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
-
-
-def _delta(action: JsonObject) -> float:
-    after, before = action.get("credits_per_hour_after"), action.get("credits_per_hour_before")
-    ok = isinstance(after, int | float) and isinstance(before, int | float)
-    return float(after) - float(before) if ok else 0.0  # type: ignore[arg-type]
 
 
 def table(store: Store) -> str:
@@ -383,10 +376,12 @@ def record_answer(
 
 
 def markdown(rows: Sequence[ApprovalRow]) -> str:
-    """The HITL page's body: one table row per action waiting, then each cluster's plan."""
+    """The HITL page's body: one table row per action waiting (its reasons say its cost once
+    approved), then each cluster's rendered plan, a list item per line (the page's Markdown
+    joins the lines of a code block)."""
     lines = [
-        "| option | cluster | action | SQL | why | credits/h | expires (server) |",
-        "|---|---|---|---|---|---|---|",
+        "| option | cluster | action | SQL | why | expires (server) |",
+        "|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
         why = "; ".join(str(x) for x in _list(r.action.get("reasons")))
@@ -396,12 +391,12 @@ def markdown(rows: Sequence[ApprovalRow]) -> str:
             r.action_text,
             f"`{r.action_sql}`" if r.action_sql else "",
             why,
-            f"{_delta(r.action):+g}",
             r.expires_at.isoformat(),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     for name, text in dict.fromkeys((r.cluster_name, r.plan_text) for r in rows):
-        lines += ["", f"**Plan of {name}**", "", "```", text, "```"]
+        lines += ["", f"**Plan of {name}**", ""]
+        lines += [f"- `{line.strip().replace('`', chr(39))}`" for line in text.splitlines()]
     lines += ["", "No answer by the expiry means rejected. Unselected actions are rejected."]
     return "\n".join(lines)
 

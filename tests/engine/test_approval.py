@@ -106,7 +106,9 @@ def test_a_drop_waits_and_costs_nothing_while_it_waits() -> None:
     assert statuses(cp) == [("drop_replica", "a", "deferred"), ("drop_replica", "b", "deferred")]
     assert all(a.codes[-1] == "awaiting_approval" for a in cp.actions)
     assert all(a.approval_id is None for a in cp.actions)  # nobody was asked yet
-    assert "awaiting approval: a drop (approve_drops)" in cp.actions[0].reasons
+    assert cp.actions[0].reasons[-1] == (
+        "awaiting approval: a drop (approve_drops); if approved: -0.25 credits/h"
+    )
     # Nothing executes, so the cluster costs what it costs now.
     assert cp.credits_per_hour_after == cp.credits_per_hour_before == 1.25
     assert any(n.startswith("approval: drop_replica 'a' waits") for n in cp.notes)

@@ -285,7 +285,14 @@ def settle(store: Store, plan_doc: JsonObject, result: ApplyResult, *, timeout_s
                     None,
                 )
             )
-    _insert(store, changes)
+    try:
+        _insert(store, changes)
+    except DatabaseError as exc:
+        # A table set created before the gate existed: the failed INSERT wrote nothing.
+        if not is_missing_table(exc):
+            raise
+        store.bootstrap()
+        _insert(store, changes)
     _audit_not_executed(store, expired)
     return Settled(requested, used, [r.request_id for r, _ in expired])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from mzsupport import add_strategy, audit, make_cluster, q, replicas, run_cycle
+from mzsupport import add_strategy, audit, init_tables, make_cluster, q, replicas, run_cycle
 
 from mz_schedctl_provider.emulator.control import Emulator
 from mz_schedctl_provider.engine.approval import ApprovalRule
@@ -219,3 +219,17 @@ def test_without_the_gate_nothing_is_asked_and_the_drop_runs(
     assert "approval_requests" not in run.outcome.to_json()
     assert replicas(emulator, name) == {}
     assert rows(db, cid) == []
+
+
+def test_tables_created_before_the_gate_get_the_approvals_table_at_the_first_request(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    emulator.execute("DROP TABLE mz_schedctl_approvals")
+    try:
+        idle_cluster(emulator, name)
+        run = run_cycle(db, only=name, approval=DROPS)
+        assert run.signals.get("approvals") is None  # read as none while the table is missing
+        (request_id,) = run.outcome.approval_requests
+        assert raw_rows(emulator, request_id) == ["pending"]
+    finally:
+        init_tables(emulator)  # the other tests' table back, whatever happened

@@ -128,7 +128,11 @@ class MaterializeRecordApprovalOperator(_MaterializeOperator):
         try:
             store = Store(db, schema=hook.cycle_settings().schema)
             recorded = approvals.record_answer(
-                store, list(options.values()), approved=approved, by=by
+                store,
+                list(options.values()),
+                approved=approved,
+                by=by,
+                answered=isinstance(user, dict),  # the timeout's defaults have no responder
             )
         finally:
             db.close()

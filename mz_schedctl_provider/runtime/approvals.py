@@ -345,22 +345,28 @@ class Recorded:
 
 
 def record_answer(
-    store: Store, request_ids: Sequence[str], *, approved: Iterable[str], by: str
+    store: Store,
+    request_ids: Sequence[str],
+    *,
+    approved: Iterable[str],
+    by: str,
+    answered: bool = True,
 ) -> Recorded:
     """The person's answer (``approved``: the request ids chosen; every other is rejected by
     ``by``), judged on the server's clock: a request answered at or after its expires_at is
-    expired, whatever the answer. Already decided requests are left as they are."""
+    expired, whatever the answer. No answer at all (``answered`` false: the HITL timeout) means
+    rejected. Already decided requests are left as they are."""
     chosen = set(approved)
     now: datetime = store.db.query("SELECT now()")[0][0]
     changes: list[tuple[Any, ...]] = []
     audits: list[tuple[ApprovalRow, str]] = []
     out = Recorded([], [], [])
     for row in pending(store, request_ids):
-        if now >= row.expires_at:
+        if answered and now >= row.expires_at:
             changes.append(_copy(row, "expired", decided_by=by, decided_at=now))
             audits.append((row, "approval expired"))
             out.expired.append(row.request_id)
-        elif row.request_id in chosen:
+        elif answered and row.request_id in chosen:
             changes.append(_copy(row, "approved", decided_by=by, decided_at=now))
             out.approved.append(row.request_id)
         else:

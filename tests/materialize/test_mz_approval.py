@@ -233,3 +233,20 @@ def test_tables_created_before_the_gate_get_the_approvals_table_at_the_first_req
         assert raw_rows(emulator, request_id) == ["pending"]
     finally:
         init_tables(emulator)  # the other tests' table back, whatever happened
+
+
+def test_no_answer_by_the_timeout_means_rejected(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    cid = idle_cluster(emulator, name)
+    (request_id,) = run_cycle(db, only=name, approval=DROPS).outcome.approval_requests
+    emulator.advance(TIMEOUT_S + 5)  # the HITL timeout fires a little after the expiry
+    got = approvals.record_answer(
+        Store(db), [request_id], approved=[request_id], by="nobody", answered=False
+    )
+    assert (got.rejected, got.approved, got.expired) == ([request_id], [], [])
+    assert raw_rows(emulator, request_id) == ["pending", "rejected"]
+    assert not_executed_notes(emulator, cid) == [("rejected by nobody", False)]
+    run = run_cycle(db, only=name, approval=DROPS)
+    assert drop_of(run, name)["codes"][-1] == "approval_rejected"
+    assert replicas(emulator, name) == {"r1": "25cc"}

@@ -284,3 +284,67 @@ def test_an_approval_answered_in_airflow_runs_the_drop_in_the_next_cycle(
     assert (drop["status"], drop["codes"][-1]) == ("planned", "approved")
     assert xcom(second, "apply")["results"][0]["outcome"] == "succeeded"
     assert replicas(emulator, "appr_ok") == []
+
+
+@needs_hitl
+def test_no_answer_by_the_timeout_rejects_and_audits(mz_conn: str, emulator: Any) -> None:
+    """The HITL task's response_timeout passes unanswered; the scheduler's own timeout sweep
+    (SchedulerJobRunner.check_awaiting_input_timeouts) resumes it with the defaults: nothing
+    approved, so record rejects the drop and audits it as not executed."""
+    import time
+
+    from afsupport import audit_rows
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    old = {k: os.environ.get(k) for k in GATE}
+    os.environ.update({**GATE, "MZ_SCHEDCTL_APPROVAL_TIMEOUT_S": "1"})
+    try:
+        bootstrap(emulator)
+        idle = make_cluster(emulator, "appr_silent", view=False)
+        emulator.advance(70)
+        add_strategy(emulator, idle, "idle_suspend", {"idle_after_s": 300})
+        emulator.advance(400)
+        cycle = load_dag(DAGS_FOLDER, "mz_schedctl_cycle")
+        first = run_dag(cycle, {"filter_clusters": "appr_silent"})
+        (request_id,) = xcom(first, "persist", key="outcome")["approval_requests"]
+        approval = load_dag(DAGS_FOLDER, "mz_schedctl_approval")
+        swept: dict[str, bool] = {}
+
+        def nobody_answers() -> None:
+            from airflow.models import DagRun
+
+            for _ in range(240):
+                runs = [r for r in DagRun.find(dag_id="mz_schedctl_approval") if r.conf]
+                mine = [r for r in runs if r.conf.get("request_ids") == [request_id]]
+                if mine and _hitl_detail("mz_schedctl_approval", mine[-1].run_id) is not None:
+                    time.sleep(1.5)  # past the 1 s response timeout
+                    SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+                    swept["done"] = True
+                    return
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=nobody_answers, daemon=True)
+        thread.start()
+        dr = approval.test(run_conf={"request_ids": [request_id]})
+        thread.join(timeout=10)
+        assert swept.get("done"), "the approval task never asked"
+        assert state(dr) == "success", {t: state(ti) for t, ti in tis(dr).items()}
+        assert xcom(dr, "approve")["chosen_options"] == ["none: reject all"]
+        assert xcom(dr, "record") == {"approved": [], "rejected": [request_id], "expired": []}
+        notes = [
+            (r["ctx"].get("note"), r["executed"])
+            for r in audit_rows(emulator, idle)
+            if "approval_request" in r["ctx"]
+        ]
+        assert notes == [("rejected by nobody (no answer by the timeout)", False)]
+        second = run_dag(cycle, {"filter_clusters": "appr_silent"})
+        (drop,) = xcom(second, "decide")["clusters"][0]["actions"]
+        assert (drop["status"], drop["codes"][-1]) == ("deferred", "approval_rejected")
+        assert replicas(emulator, "appr_silent") == [("r1", "25cc")]
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -8,7 +8,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from mzsupport import add_strategy, audit, init_tables, make_cluster, q, replicas, run_cycle
+from mzsupport import (
+    add_strategy,
+    audit,
+    cli,
+    init_tables,
+    make_cluster,
+    q,
+    replicas,
+    run_cycle,
+)
 
 from mz_schedctl_provider.emulator.control import Emulator
 from mz_schedctl_provider.engine.approval import ApprovalRule
@@ -249,4 +258,21 @@ def test_no_answer_by_the_timeout_means_rejected(
     assert not_executed_notes(emulator, cid) == [("rejected by nobody", False)]
     run = run_cycle(db, only=name, approval=DROPS)
     assert drop_of(run, name)["codes"][-1] == "approval_rejected"
+    assert replicas(emulator, name) == {"r1": "25cc"}
+
+
+def test_the_cli_honours_the_gate_and_names_a_bad_setting(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    cid = idle_cluster(emulator, name)
+    gate = {"MZ_SCHEDCTL_APPROVE_DROPS": "true"}
+    done = cli("apply", "--filter-clusters", name, url=emulator.url, env=gate)
+    assert done.returncode == 0, done.stderr
+    assert "(deferred)" in done.stdout and "awaiting approval" in done.stdout
+    assert replicas(emulator, name) == {"r1": "25cc"}
+    (row,) = rows(db, cid)
+    assert row.status == "pending"
+    bad = cli("apply", url=emulator.url, env={"MZ_SCHEDCTL_APPROVE_DROPS": "maybe"})
+    assert bad.returncode == 2
+    assert "approval gate: approve_drops: expected true or false" in bad.stderr
     assert replicas(emulator, name) == {"r1": "25cc"}

@@ -31,6 +31,7 @@ from mz_schedctl_provider.engine.models import (
     Approval,
     ApprovalStatus,
     JsonObject,
+    JsonValue,
     Plan,
 )
 from mz_schedctl_provider.runtime.audit_records import record
@@ -300,8 +301,12 @@ def settle(store: Store, plan_doc: JsonObject, result: ApplyResult, *, timeout_s
 def cluster_text(plan_doc: JsonObject, cluster_id: str) -> str:
     """The rendered plan (plan_text's lines) of one cluster: what the person approving sees."""
     clusters = plan_doc.get("clusters")
-    mine = [c for c in clusters if isinstance(c, dict) and c.get("cluster_id") == cluster_id]
-    doc: JsonObject = {**plan_doc, "clusters": list(mine) if isinstance(clusters, list) else []}
+    mine: list[JsonValue] = [
+        c
+        for c in (clusters if isinstance(clusters, list) else [])
+        if isinstance(c, dict) and c.get("cluster_id") == cluster_id
+    ]
+    doc: JsonObject = {**plan_doc, "clusters": mine}
     return "\n".join(line for _level, line in plan_lines(doc))
 
 

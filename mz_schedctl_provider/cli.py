@@ -200,6 +200,19 @@ def _safe_target(url: str) -> str:
 # Commands --------------------------------------------------------------------------------------
 
 
+def _approval_rule() -> Any:
+    """The approval gate's rule from ``$MZ_SCHEDCTL_APPROVE_*`` (or Airflow's ``[mz_schedctl]``
+    where Airflow is installed): ``apply`` honours it too, so the CLI is no way around it.
+    What waits is asked for in mz_schedctl_approvals; the Airflow approval DAG answers."""
+    from mz_schedctl_provider.engine.approval import ApprovalRuleError, parse_rule
+    from mz_schedctl_provider.settings import approval_settings
+
+    try:
+        return parse_rule(approval_settings())
+    except ApprovalRuleError as exc:
+        raise UsageError(f"approval gate: {exc}") from None
+
+
 def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
     cycle_id = cycle.new_cycle_id()
     signals = cycle.collect(db, settings, filter_clusters=args.filter_clusters)
@@ -209,6 +222,7 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
         dry_run=True,
         filter_clusters=args.filter_clusters,
         experimental=settings.experimental,
+        approval=_approval_rule(),
     )
     outcome = cycle.persist(
         plan, cycle.apply(plan, db, settings), db, settings, remember_alerts=False
@@ -221,11 +235,14 @@ def _plan(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings)
 def _apply(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
     cycle_id = cycle.new_cycle_id()
     paused = kill_switch_on(os.environ.get(PAUSED_ENV))
+    approval = _approval_rule()  # a bad setting fails before any claim
     lease = None
     try:
         if not paused:
             lease = cycle.claim_lease(db, settings, cycle_id=cycle_id)
-        return _apply_cycle(args, db, settings, cycle_id=cycle_id, paused=paused, lease=lease)
+        return _apply_cycle(
+            args, db, settings, cycle_id=cycle_id, paused=paused, lease=lease, approval=approval
+        )
     except DatabaseError:
         # A failed run must not leave its claim behind (also when the claim itself failed
         # after its INSERT): it would hold every other cycle back for the whole lease TTL.
@@ -253,6 +270,7 @@ def _apply_cycle(
     cycle_id: str,
     paused: bool,
     lease: LeaseClaim | None,
+    approval: Any = None,
 ) -> int:
     signals = cycle.collect(db, settings, filter_clusters=args.filter_clusters)
     plan = cycle.decide(
@@ -261,6 +279,7 @@ def _apply_cycle(
         dry_run=False,
         filter_clusters=args.filter_clusters,
         experimental=settings.experimental,
+        approval=approval,
     )
     if lease is not None and not lease.acquired:
         _print_plan(plan, None, json_out=args.json)
@@ -281,7 +300,9 @@ def _apply_cycle(
         if paused and not args.json:
             print(f"paused ({PAUSED_ENV} is set): nothing executed, audited as held back")
         sys.stdout.flush()
-        outcome = cycle.persist(plan, result, live[-1], settings, remember_alerts=False)
+        outcome = cycle.persist(
+            plan, result, live[-1], settings, approval=approval, remember_alerts=False
+        )
     finally:
         for extra in live[1:]:
             extra.close()

@@ -26,7 +26,7 @@ from mz_schedctl_provider.operators.materialize import (
     MaterializeSignalsOperator,
     MaterializeWipeStateOperator,
 )
-from mz_schedctl_provider.settings import SETTINGS, setting
+from mz_schedctl_provider.settings import SETTINGS, approval_on, approval_settings, setting
 
 
 class _FromSettings(enum.Enum):
@@ -45,6 +45,7 @@ Callback = Callable[..., Any] | Sequence[Callable[..., Any]] | None
 CYCLE_DAG_ID = "mz_schedctl_cycle"
 PREVIEW_DAG_ID = "mz_schedctl_plan"
 WIPE_STATE_DAG_ID = "mz_schedctl_wipe_state"
+APPROVAL_DAG_ID = "mz_schedctl_approval"
 DEFAULT_SCHEDULE = SETTINGS["schedule"].default
 DEFAULT_CONN_ID = SETTINGS["conn_id"].default
 DEFAULT_TAGS = ("materialize", "mz-schedctl")
@@ -117,6 +118,40 @@ audit trail are kept. Manual trigger only.
 """
 
 
+APPROVAL_DOC = """
+# mz-schedctl approval
+
+Started by the cycle DAG when actions wait for a person (the approval gate: Airflow's
+`[mz_schedctl]` `approve_drops`, `approve_managed_resizes`, `approve_cost_increase_over`).
+
+- **read_requests** reads the run's requests still pending from `mz_schedctl_approvals`.
+- **approve** (human in the loop, Required actions): one option per waiting action, the
+  cluster's rendered plan in the body. Unselected actions are rejected; **no answer by the
+  timeout (`approval_timeout_s`, default 1 h) means rejected**.
+- **record** writes the answer: approved actions run in a later cycle only if that cycle still
+  plans them (re-checked like any action), once; rejected and expired ones are audited as not
+  executed. An answer after the request's expiry (server time) counts as expired.
+"""
+
+
+def _approval(value: Mapping[str, str] | _FromSettings | None) -> dict[str, str] | None:
+    """The approval gate's settings as text, None when off. On an Airflow without
+    human-in-the-loop (before 3.1) a gate that is on is an error naming the version."""
+    settings = approval_settings() if value is FROM_SETTINGS else dict(value or {})
+    if not approval_on(settings):
+        return None
+    from airflow import __version__ as airflow_version
+
+    major, minor = (int(p) for p in airflow_version.split(".")[:2])
+    if (major, minor) < (3, 1):
+        raise RuntimeError(
+            "the mz-schedctl approval gate (approve_drops, approve_managed_resizes, "
+            "approve_cost_increase_over) needs Airflow 3.1+ (human-in-the-loop), this is "
+            f"{airflow_version}: turn those settings off"
+        )
+    return settings
+
+
 def _schedule(value: Schedule | _FromSettings) -> Schedule:
     if value is not FROM_SETTINGS:
         return value
@@ -172,8 +207,9 @@ def cycle_dag(
     on_success_callback: Callback = None,
     on_failure_callback: Callback = None,
     retry_delay: timedelta | None = None,
+    approval: Mapping[str, str] | _FromSettings | None = FROM_SETTINGS,
 ) -> DAG:
-    """The scheduling cycle: signals -> decide -> apply -> persist.
+    """The scheduling cycle: signals -> decide -> apply -> persist (-> ask for approval).
 
     :param dag_id: the DAG id (default ``mz_schedctl_cycle``).
     :param schedule: anything ``DAG(schedule=...)`` takes (cron, preset, timedelta, timetable);
@@ -190,8 +226,12 @@ def cycle_dag(
         every two minutes.
     :param retry_delay: first retry delay of a failed task (doubles per retry, at most 2
         minutes); None: ``[mz_schedctl] retry_delay_s``.
+    :param approval: the approval gate's settings as text (``approve_drops``,
+        ``approve_managed_resizes``, ``approve_cost_increase_over``, ``approval_timeout_s``);
+        None or all off: no gate; left out: ``[mz_schedctl]``. Needs Airflow 3.1+.
     """
     conn_id = _conn_id(conn_id)
+    gate = _approval(approval)
     with DAG(
         dag_id=dag_id,
         description="Schedule Materialize cluster replicas (mz-schedctl)",
@@ -225,6 +265,7 @@ def cycle_dag(
         decide = MaterializeDecideOperator(
             task_id="decide",
             materialize_conn_id=conn_id,
+            approval=gate,
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Pure planning; the log shows every action with its SQL and reasons.",
@@ -245,6 +286,7 @@ def cycle_dag(
             task_id="persist",
             materialize_conn_id=conn_id,
             trigger_rule="all_done",
+            approval=gate,
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Write state, prune, release the lease; the run's summary; fail when a "
@@ -252,6 +294,18 @@ def cycle_dag(
         )
         # The XComs are read by task id inside each task (no plan copy in Rendered Templates).
         signals >> decide >> apply >> persist
+        if gate is not None:
+            from mz_schedctl_provider.operators.approval import (
+                MaterializeTriggerApprovalOperator,
+            )
+
+            # Starts the approval DAG and never waits for it: the lease is released already.
+            persist >> MaterializeTriggerApprovalOperator(
+                task_id="ask_approval",
+                persist_task_id="persist",
+                retries=2,
+                doc_md="Start one mz_schedctl_approval run for the new requests (skipped: none).",
+            )
     return dag
 
 
@@ -259,6 +313,7 @@ def preview_dag(
     dag_id: str = PREVIEW_DAG_ID,
     *,
     conn_id: str | None = None,
+    approval: Mapping[str, str] | _FromSettings | None = FROM_SETTINGS,
     default_args: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
     on_success_callback: Callback = None,
@@ -270,6 +325,7 @@ def preview_dag(
     :param dag_id: the DAG id (default ``mz_schedctl_plan``).
     :param conn_id: the Materialize connection id (may be a Jinja template); None:
         ``[mz_schedctl] conn_id``.
+    :param approval: as for :func:`cycle_dag`, so the preview shows which actions would wait.
     :param default_args: merged over the DAG's own (owner).
     :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
     :param on_success_callback: DAG-level callback(s) when a run succeeds.
@@ -305,6 +361,7 @@ def preview_dag(
             task_id="decide",
             materialize_conn_id=conn_id,
             dry_run=True,
+            approval=_approval(approval),
             execution_timeout=timedelta(minutes=2),
             doc_md="Pure planning; the log shows the plan as a table.",
         )
@@ -318,6 +375,72 @@ def preview_dag(
             doc_md="The run's summary (a dry run: nothing is written).",
         )
         signals >> decide >> summary
+    return dag
+
+
+def approval_dag(
+    dag_id: str = APPROVAL_DAG_ID,
+    *,
+    conn_id: str | None = None,
+    approval: Mapping[str, str] | _FromSettings | None = FROM_SETTINGS,
+    default_args: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+) -> DAG | None:
+    """The approval gate's DAG (Airflow 3.1+), started by the cycle DAG: read the pending
+    requests -> ask a person (human in the loop) -> record the answer. None when the gate is
+    off (the shipped file then defines no DAG, on any Airflow).
+
+    :param dag_id: the DAG id (default ``mz_schedctl_approval``).
+    :param conn_id: the Materialize connection id; None: ``[mz_schedctl] conn_id``.
+    :param approval: as for :func:`cycle_dag`; its ``approval_timeout_s`` is the response
+        timeout.
+    :param default_args: merged over the DAG's own (owner).
+    :param tags: the DAG's tags (default ``materialize``, ``mz-schedctl``).
+    """
+    gate = _approval(approval)
+    if gate is None:
+        return None
+    from mz_schedctl_provider.operators.approval import (
+        HITL_TASK_ID,
+        REQUESTS_TASK_ID,
+        MaterializeApprovalRequestsOperator,
+        MaterializeRecordApprovalOperator,
+    )
+    from mz_schedctl_provider.operators.approval_hitl import MaterializeApprovalHITLOperator
+
+    try:
+        timeout_s = float(gate.get("approval_timeout_s") or SETTINGS["approval_timeout_s"].default)
+    except ValueError:
+        timeout_s = float(SETTINGS["approval_timeout_s"].default)  # decide names the bad value
+    conn_id = _conn_id(conn_id)
+    with DAG(
+        dag_id=dag_id,
+        description="Approve actions the mz-schedctl cycle holds back (human in the loop)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        # One run per cycle that asked; none may hold another back.
+        max_active_runs=1_000,
+        doc_md=APPROVAL_DOC,
+        tags=list(DEFAULT_TAGS if tags is None else tags),
+        default_args=_default_args({}, default_args),
+    ) as dag:
+        requests = MaterializeApprovalRequestsOperator(
+            task_id=REQUESTS_TASK_ID, materialize_conn_id=conn_id, retries=2
+        )
+        answer = MaterializeApprovalHITLOperator(
+            task_id=HITL_TASK_ID,
+            requests_task_id=REQUESTS_TASK_ID,
+            response_timeout=timedelta(seconds=max(timeout_s, 1.0)),
+        )
+        record = MaterializeRecordApprovalOperator(
+            task_id="record",
+            materialize_conn_id=conn_id,
+            requests=requests.output,
+            answer=answer.output,
+            retries=2,
+        )
+        requests >> answer >> record
     return dag
 
 

@@ -61,8 +61,47 @@ SETTINGS: dict[str, Setting] = {
             "on each retry, at most 2 minutes.",
             example="30",
         ),
+        # The approval gate (Airflow 3.1+), off by default: engine/approval.py reads them.
+        Setting(
+            key="approve_drops",
+            env="MZ_SCHEDCTL_APPROVE_DROPS",
+            default="false",
+            type="boolean",
+            description="Approval gate (Airflow 3.1+): any drop (a replica, or a lower "
+            "REPLICATION FACTOR) waits for a person's approval in the mz_schedctl_approval DAG. "
+            "A resume never waits.",
+            example="true",
+        ),
+        Setting(
+            key="approve_managed_resizes",
+            env="MZ_SCHEDCTL_APPROVE_MANAGED_RESIZES",
+            default="false",
+            type="boolean",
+            description="Approval gate (Airflow 3.1+): any SIZE change of a managed cluster "
+            "waits for approval.",
+            example="true",
+        ),
+        Setting(
+            key="approve_cost_increase_over",
+            env="MZ_SCHEDCTL_APPROVE_COST_INCREASE_OVER",
+            default="",
+            type="float",
+            description="Approval gate (Airflow 3.1+): an action whose own cost increase is over "
+            "this many credits/h waits for approval; empty: off.",
+            example="2",
+        ),
+        Setting(
+            key="approval_timeout_s",
+            env="MZ_SCHEDCTL_APPROVAL_TIMEOUT_S",
+            default="3600",
+            type="float",
+            description="Approval gate: seconds a request waits (server time); no answer by then "
+            "means rejected.",
+            example="1800",
+        ),
     )
 }
+APPROVAL_KEYS = ("approve_drops", "approve_managed_resizes", "approve_cost_increase_over")
 
 
 def _airflow_option(key: str) -> str:
@@ -80,6 +119,18 @@ def setting(key: str) -> str:
     spec = SETTINGS[key]
     value = _airflow_option(key).strip() or os.environ.get(spec.env, "").strip()
     return value or spec.default
+
+
+def approval_settings() -> dict[str, str]:
+    """The approval gate's four settings as text (validated when a task parses them)."""
+    return {k: setting(k) for k in (*APPROVAL_KEYS, "approval_timeout_s")}
+
+
+def approval_on(settings: dict[str, str]) -> bool:
+    """Whether any approval setting turns the gate on (a cheap parse-time test, no engine)."""
+    drops, resizes, cost = (str(settings.get(k, "")).strip().lower() for k in APPROVAL_KEYS)
+    off = ("", "false", "0", "no", "off")
+    return drops not in off or resizes not in off or cost != ""
 
 
 def config_section() -> dict[str, Any]:

@@ -28,7 +28,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_package_ships_its_dag_files() -> None:
     names = [p.name for p in bundle.dag_files()]
-    assert names == ["mz_schedctl_cycle.py", "mz_schedctl_plan.py", "mz_schedctl_wipe_state.py"]
+    assert names == [
+        "mz_schedctl_approval.py",
+        "mz_schedctl_cycle.py",
+        "mz_schedctl_plan.py",
+        "mz_schedctl_wipe_state.py",
+    ]
     for path in bundle.dag_files():
         text = path.read_text()
         # Airflow's safe mode parses only files that mention both words.

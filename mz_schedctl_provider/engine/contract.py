@@ -89,7 +89,7 @@ RULES: dict[type[Any], Rules] = {
         },
         # cluster_names: only with rows for unknown clusters; log_flush_lag_s: documents
         # without it load (5 s); replica_events: compact, documents without it load.
-        omit_default=frozenset({"cluster_names", "log_flush_lag_s", "replica_events"}),
+        omit_default=frozenset({"cluster_names", "log_flush_lag_s", "replica_events", "approvals"}),
         sorted_keys=frozenset({"cluster_names"}),
     ),
     Size: Rules(schema={"credits_per_hour": _COUNT, "memory_bytes": _COUNT}),
@@ -158,8 +158,9 @@ RULES: dict[type[Any], Rules] = {
             "status",
             "reasons",
         ),
-        # alter: alter_cluster only; codes: version 1 plans have none (and so, not required).
-        omit_default=frozenset({"alter", "codes"}),
+        # alter: alter_cluster only; codes: version 1 plans have none (and so, not required);
+        # approval_id: only with the approval gate on.
+        omit_default=frozenset({"alter", "codes", "approval_id"}),
         schema={
             "id": {"minLength": 1},
             "reasons": {"minItems": 1},

@@ -24,6 +24,8 @@ Outcome = Literal["succeeded", "already_true", "failed", "not_executed"]
 # mz_internal.mz_cluster_replica_history.
 EvidenceSource = Literal["audit", "replica_history"]
 ReplicaEventKind = Literal["created", "dropped"]
+# An approval request's status (approval.py); the newest row per request wins.
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "used"]
 
 ACTION_KINDS: tuple[ActionKind, ...] = ("create_replica", "drop_replica", "alter_cluster")
 ACTION_STATUSES: tuple[ActionStatus, ...] = ("planned", "deferred", "shadow", "skipped")
@@ -186,6 +188,21 @@ class ReplicaEvent:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """An approval request of the gate (mz_schedctl_approvals, newest row per request): which
+    action (by fingerprint), its status and until when it counts, on the server's clock."""
+
+    request_id: str
+    cluster_id: str
+    fingerprint: str
+    status: ApprovalStatus
+    expires_at: datetime
+    requested_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Signals:
     """Everything decide needs, read in one batch; ``now`` is the server's clock."""
 
@@ -206,6 +223,8 @@ class Signals:
     log_flush_lag_s: float = 5.0
     # The audit's replica creates and drops, and Materialize's dropped replicas (evidence.py).
     replica_events: tuple[ReplicaEvent, ...] = ()
+    # The approval gate's live requests (pending, approved, rejected) of clusters in scope.
+    approvals: tuple[Approval, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +290,8 @@ class Action:
     # Why, as codes (reasons.py), one per cause beside the prose of ``reasons``: the
     # strategy's first, then what the rails added.
     codes: tuple[ReasonCode, ...] = ()
+    # The approval gate: the request this action waits on or runs by (None: none asked yet).
+    approval_id: str | None = None
 
     def describe(self) -> str:
         """E.g. ``create_replica 'r_100cc'`` or ``alter_cluster REPLICATION FACTOR = 0``."""

@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 from . import managed
+from .approval import ApprovalRule, gate_plan
 from .config import row_enabled
 from .cooldown import cooldown_until, may_decide_while_cooling
 from .desired import Desired
@@ -78,8 +80,10 @@ def decide(
     render: Render | None = None,
     experimental: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    approval: ApprovalRule | None = None,
 ) -> Plan:
-    """The plan for every cluster in scope (at least one enabled strategy row)."""
+    """The plan for every cluster in scope (at least one enabled strategy row); with an
+    approval rule, the actions it matches wait for a person (approval.py)."""
     pattern = re.compile(filter_clusters) if filter_clusters is not None else None
     sizes = {s.name: s for s in signals.sizes}
     rows = newest_rows(signals.strategies)
@@ -99,6 +103,17 @@ def decide(
             experimental=experimental,
             limits=limits,
         )
+        if approval is not None and approval.on:
+            plan = gate_plan(
+                plan,
+                cluster=cluster,
+                rule=approval,
+                approvals=signals.approvals,
+                now=signals.now,
+                reprice=partial(
+                    price, sizes=sizes, before=plan.credits_per_hour_before, cluster=cluster
+                ),
+            )
         if render is not None:
             plan = replace(plan, actions=tuple(replace(a, sql=render(a)) for a in plan.actions))
         plans.append(plan)

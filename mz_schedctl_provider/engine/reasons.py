@@ -43,6 +43,10 @@ ReasonCode = Literal[
     "managed_resume",
     "resume_capped",
     "graceful_resize",
+    # The approval gate (approval.py).
+    "awaiting_approval",
+    "approval_rejected",
+    "approved",
     # Findings only.
     "system_cluster",
     "materialize_schedule",
@@ -87,6 +91,9 @@ REASON_CODES: Mapping[ReasonCode, str] = {
     "managed_resume": "managed cluster: REPLICATION FACTOR 0 -> the remembered factor",
     "resume_capped": "managed resume capped at 1: sources or sinks take one replica",
     "graceful_resize": "managed cluster: SIZE by a graceful reconfiguration (WAIT UNTIL READY)",
+    "awaiting_approval": "deferred: the approval rule holds it until a person approves it",
+    "approval_rejected": "deferred: rejected; not asked again until the rejection expires",
+    "approved": "approved by a person (unexpired, not used yet): runs like any action",
     "system_cluster": "a system cluster: never touched",
     "materialize_schedule": "left alone: Materialize schedules the cluster (SCHEDULE ...)",
     "materialize_auto_scaling": "left alone: Materialize's AUTO SCALING STRATEGY drives it",

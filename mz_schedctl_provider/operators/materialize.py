@@ -73,6 +73,19 @@ def _filter(context: Any, value: str | None) -> str | None:
     return pattern
 
 
+def approval_rule(settings: Any) -> Any:
+    """The approval gate's rule (engine.approval.ApprovalRule) from its settings as text, None
+    when off; a bad setting fails the task without retry, naming the setting."""
+    if not settings:
+        return None
+    from mz_schedctl_provider.engine.approval import ApprovalRuleError, parse_rule
+
+    try:
+        return parse_rule(dict(settings))
+    except ApprovalRuleError as exc:
+        raise AirflowFailException(f"approval gate: {exc}") from None
+
+
 def kill_switch_on(variable: str = PAUSED_VARIABLE) -> bool:
     """Whether the kill switch (an Airflow Variable) is on, by the one rule of
     :func:`mz_schedctl_provider.runtime.flags.kill_switch_on`. A failed lookup raises (the
@@ -185,6 +198,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
     :param filter_clusters: as for the signals operator; None takes the DAG run's Param.
     :param dry_run: plan as a dry run; None takes the DAG run's ``dry_run`` Param.
     :param experimental: enable experimental strategies; None takes the connection's extra.
+    :param approval: the approval gate's settings as text (``approve_drops``...), None: off.
     """
 
     template_fields: Sequence[str] = ("materialize_conn_id", "filter_clusters")
@@ -196,6 +210,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
         filter_clusters: str | None = None,
         dry_run: bool | None = None,
         experimental: bool | None = None,
+        approval: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -203,6 +218,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
         self.filter_clusters = filter_clusters
         self.dry_run_arg = dry_run
         self.experimental = experimental
+        self.approval = approval
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.runtime import cycle
@@ -225,6 +241,7 @@ class MaterializeDecideOperator(_MaterializeOperator):
             dry_run=dry_run,
             filter_clusters=_filter(context, self.filter_clusters),
             experimental=bool(experimental),
+            approval=approval_rule(self.approval),
         )
         log_plan(self.log, plan)
         # Apply and persist act only on the plan this seal vouches for (an edited XCom fails).
@@ -377,6 +394,8 @@ class MaterializePersistOperator(_MaterializeOperator):
         DAG without apply (the preview: a dry run by definition).
     :param materialize_conn_id: Airflow connection of type ``materialize``.
     :param dry_run: used only when there is no plan; None takes the DAG run's ``dry_run`` Param.
+    :param approval: the approval gate's settings as text, None: off; with it on, persist
+        writes the requests of waiting actions (XCom ``outcome``: ``approval_requests``).
     """
 
     template_fields: Sequence[str] = ("materialize_conn_id",)
@@ -388,6 +407,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         plan_task_id: str | None = None,
         apply_task_id: str | None = "apply",
         dry_run: bool | None = None,
+        approval: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
@@ -396,6 +416,7 @@ class MaterializePersistOperator(_MaterializeOperator):
         self.plan_task_id = plan_task_id or decide_task_id
         self.apply_task_id = apply_task_id
         self.dry_run_arg = dry_run
+        self.approval = approval
 
     def execute(self, context: Any) -> dict[str, Any]:
         from mz_schedctl_provider.engine.contract import apply_result_to_json
@@ -442,7 +463,12 @@ class MaterializePersistOperator(_MaterializeOperator):
         db = hook.get_database()
         try:
             outcome = cycle.persist(
-                plan, written_doc or {}, db, settings, filter_clusters=_filter(context, None)
+                plan,
+                written_doc or {},
+                db,
+                settings,
+                approval=approval_rule(self.approval),
+                filter_clusters=_filter(context, None),
             )
         finally:
             db.close()

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mz_schedctl_provider.engine import alerts
-from mz_schedctl_provider.engine.codec import Codec
+from mz_schedctl_provider.engine.approval import ApprovalRule
+from mz_schedctl_provider.engine.codec import Codec, Rules
 from mz_schedctl_provider.engine.contract import (
     apply_result_from_json,
     apply_result_to_json,
@@ -34,7 +35,7 @@ from mz_schedctl_provider.engine.models import JsonObject, JsonValue  # noqa: F4
 from mz_schedctl_provider.engine.planner import decide as engine_decide
 from mz_schedctl_provider.engine.planner import next_states
 from mz_schedctl_provider.engine.state import STATE_VERSION, state_to_payload
-from mz_schedctl_provider.runtime import ddl
+from mz_schedctl_provider.runtime import approvals, ddl
 from mz_schedctl_provider.runtime.catalog_reads import cluster_names
 from mz_schedctl_provider.runtime.db import Database, DatabaseError, is_missing_table
 from mz_schedctl_provider.runtime.executor import Executor
@@ -111,8 +112,10 @@ def decide(
     dry_run: bool,
     filter_clusters: str | None = None,
     experimental: bool = False,
+    approval: ApprovalRule | None = None,
 ) -> JsonObject:
-    """decide: pure; the plan document with every action's SQL rendered."""
+    """decide: pure; the plan document with every action's SQL rendered (with an approval
+    rule, what it matches waits for a person unless approved)."""
     plan = engine_decide(
         signals_from_json(signals_doc),
         cycle_id=cycle_id,
@@ -120,6 +123,7 @@ def decide(
         filter_clusters=filter_clusters or None,
         render=ddl.render,
         experimental=experimental,
+        approval=approval,
     )
     return plan_to_json(plan)
 
@@ -188,13 +192,16 @@ class PersistOutcome:
     problems: list[str]
     alerting: list[str] = field(default_factory=list)
     alerts: list[JsonObject] = field(default_factory=list)
+    # The approval gate: requests this persist wrote (the approval DAG asks for them).
+    approval_requests: list[str] = field(default_factory=list)
 
     def to_json(self) -> JsonObject:
         # Written by the contract's codec from the fields, like the other stages' documents.
         return {"schema_version": PERSIST_SCHEMA_VERSION, **_OUTCOME_CODEC.encode(self)}
 
 
-_OUTCOME_CODEC = Codec({})
+# approval_requests: only with the approval gate on and something asked.
+_OUTCOME_CODEC = Codec({PersistOutcome: Rules(omit_default=frozenset({"approval_requests"}))})
 
 
 def persist(
@@ -203,16 +210,20 @@ def persist(
     db: Database,
     settings: CycleSettings,
     *,
+    approval: ApprovalRule | None = None,
     remember_alerts: bool = True,
     filter_clusters: str | None = None,
 ) -> PersistOutcome:
     """persist: new state for clusters whose actions all succeeded, retention, lease release;
-    then which problems alert. ``remember_alerts`` False (the CLI, which alerts nobody) reads
-    what was alerted but records nothing; a dry run never records. ``filter_clusters``: the
-    cycle's filter, so a remembered problem counts as gone only on a cluster it looked at."""
+    then which problems alert. With an approval rule, before the release: the approval
+    requests of waiting actions, the approvals used, the expired (runtime/approvals.py).
+    ``remember_alerts`` False (the CLI, which alerts nobody) reads what was alerted but
+    records nothing; a dry run never records. ``filter_clusters``: the cycle's filter, so a
+    remembered problem counts as gone only on a cluster it looked at."""
     plan = plan_from_json(plan_doc)
     result = apply_result_from_json(apply_doc)
     written = 0
+    requested: list[str] = []
     store = Store(db, schema=settings.schema)
     if not plan.dry_run:
         if result.executed:
@@ -221,6 +232,12 @@ def persist(
                 {cid: state_to_payload(s) for cid, s in states.items()}, version=STATE_VERSION
             )
             store.prune(audit_days=settings.audit_retention_days)
+            if approval is not None:
+                # Only while this cycle holds the lease (executed): one writer of requests.
+                requested = approvals.settle(
+                    store, plan_doc, result, timeout_s=approval.timeout_s
+                ).requested
+                approvals.prune(store, days=settings.audit_retention_days)
         store.release_lease(cycle_id=plan.cycle_id)
     found = alerts.problems(plan, result)
     decisions, rows = alerts.decide_alerts(
@@ -237,6 +254,7 @@ def persist(
         problems=[p.message for p in found],
         alerting=[d.problem.message for d in decisions if d.alert],
         alerts=[_alert_json(d) for d in decisions],
+        approval_requests=requested,
     )
 
 

@@ -22,6 +22,7 @@ from mz_schedctl_provider.engine.models import (
     StrategyRow,
 )
 from mz_schedctl_provider.engine.unknown_rows import stray_rows
+from mz_schedctl_provider.runtime.approvals import live_approvals, read_rows
 from mz_schedctl_provider.runtime.catalog_reads import HYDRATED_OBJECTS, USER_OBJECTS
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database, DatabaseError
 from mz_schedctl_provider.runtime.evidence_reads import read_audit, split_history, with_dropped
@@ -128,6 +129,7 @@ def read_signals(
     activity = _activity(db, strategies)
     auto_scaling, reconfigurations = _mz_scheduling(db)
     recent, audited = read_audit(store)  # the rate limit's rows and the audit's evidence
+    approvals = live_approvals(read_rows(store), wanted)  # the approval gate's: one SELECT
     clusters = tuple(
         _cluster(
             row,
@@ -153,6 +155,7 @@ def read_signals(
         cluster_names=cluster_names,
         log_flush_lag_s=log_flush_lag_s,
         replica_events=tuple(e for e in (*audited, *dropped) if e.cluster_id in wanted),
+        approvals=approvals,
     )
 
 

@@ -23,6 +23,8 @@ STATE = "mz_cluster_strategy_state"
 ACTIONS = "mz_cluster_strategy_actions"
 LEASES = "mz_cluster_strategy_leases"
 ALERTS = "mz_cluster_strategy_alerts"
+# The approval gate's requests and answers (runtime/approvals.py).
+APPROVALS = "mz_schedctl_approvals"
 
 _TABLES = {
     STRATEGIES: "cluster_id TEXT NOT NULL, strategy_type TEXT NOT NULL, config JSONB NOT NULL,"
@@ -35,6 +37,11 @@ _TABLES = {
     # What was alerted (engine/alerts.py): appended, the newest row per alert_key wins.
     ALERTS: "alert_key TEXT NOT NULL, cluster_id TEXT, message TEXT, first_seen TIMESTAMPTZ,"
     " last_alerted TIMESTAMPTZ, is_open BOOL, recorded_at TIMESTAMPTZ",
+    APPROVALS: "request_id TEXT NOT NULL, cycle_id TEXT, cluster_id TEXT NOT NULL,"
+    " cluster_name TEXT, fingerprint TEXT NOT NULL, action_text TEXT, action_sql TEXT,"
+    " action JSONB, plan_text TEXT, requested_at TIMESTAMPTZ, expires_at TIMESTAMPTZ,"
+    " status TEXT NOT NULL, decided_by TEXT, decided_at TIMESTAMPTZ,"
+    " updated_at TIMESTAMPTZ DEFAULT now()",
 }
 # Six parameters per audit row; the wire protocol counts a statement's parameters in 16 bits.
 _AUDIT_ROWS_PER_INSERT = 10_000

@@ -135,6 +135,7 @@ def test_the_wheel_carries_the_dag_files_license_and_classifier(fresh_install: d
     assert "Classifier: Framework :: Apache Airflow :: Provider" in metadata
     assert list(dist_info.rglob("LICENSE*")), sorted(p.name for p in dist_info.rglob("*"))
     assert sorted(p.name for p in (location.parent / "dag_files").glob("*.py")) == [
+        "mz_schedctl_approval.py",
         "mz_schedctl_cycle.py",
         "mz_schedctl_plan.py",
         "mz_schedctl_wipe_state.py",

@@ -23,14 +23,23 @@ import psycopg2
 from psycopg import sql
 
 from mz_schedctl_provider.emulator.control import Emulator
+from mz_schedctl_provider.engine.approval import ApprovalRule
 from mz_schedctl_provider.engine.contract import load_schema
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.runtime import cycle
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
-from mz_schedctl_provider.runtime.store import ACTIONS, ALERTS, LEASES, STATE, STRATEGIES, Store
+from mz_schedctl_provider.runtime.store import (
+    ACTIONS,
+    ALERTS,
+    APPROVALS,
+    LEASES,
+    STATE,
+    STRATEGIES,
+    Store,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-CONTROLLER_TABLES = (STRATEGIES, STATE, ACTIONS, LEASES, ALERTS)
+CONTROLLER_TABLES = (STRATEGIES, STATE, ACTIONS, LEASES, ALERTS, APPROVALS)
 DRIVERS = ("psycopg", "psycopg2")
 HOSTILE = 'we"ird; name ü -- ☃'
 
@@ -173,8 +182,10 @@ def run_cycle(
     paused: bool = False,
     settings: cycle.CycleSettings | None = None,
     reconnect: Callable[[], Database] | None = None,
+    approval: ApprovalRule | None = None,
 ) -> CycleRun:
-    """signals -> decide -> apply -> persist as the CLI runs them, on the clusters named."""
+    """signals -> decide -> apply -> persist as the CLI runs them, on the clusters named
+    (with ``approval``: the approval gate's rule, at decide and persist)."""
     settings = settings or cycle.CycleSettings()
     filt = pattern if pattern is not None else (re.escape(only) if only else None)
     cycle_id = cycle.new_cycle_id("test")
@@ -183,7 +194,9 @@ def run_cycle(
         lease = cycle.claim_lease(db, settings, cycle_id=cycle_id)
     signals = cycle.collect(db, settings, filter_clusters=filt)
     validate(signals, "signals")
-    plan = cycle.decide(signals, cycle_id=cycle_id, dry_run=dry_run, filter_clusters=filt)
+    plan = cycle.decide(
+        signals, cycle_id=cycle_id, dry_run=dry_run, filter_clusters=filt, approval=approval
+    )
     validate(plan, "plan")
     # As the CLI does: after a reconnect, persist runs on the new connection.
     live = [db]
@@ -198,7 +211,9 @@ def run_cycle(
             plan, db, settings, paused=paused, reconnect=reopen if reconnect else None
         )
         validate(result, "apply_result")
-        outcome = cycle.persist(plan, result, live[-1], settings, filter_clusters=filt)
+        outcome = cycle.persist(
+            plan, result, live[-1], settings, approval=approval, filter_clusters=filt
+        )
     finally:
         for extra in live[1:]:
             extra.close()

@@ -75,7 +75,8 @@ def _cluster_lines(cp: ClusterPlan, outcomes: Mapping[str, Any]) -> list[tuple[L
     rows: list[tuple[Level, Sequence[str]]] = []
     for a in cp.actions:
         outcome = outcomes.get(a.id)
-        status = a.status if outcome is None else outcome.outcome
+        # A deferred, shadow or skipped action keeps its status (apply only says not_executed).
+        status = a.status if outcome is None or a.status != "planned" else outcome.outcome
         if outcome is not None and outcome.error:
             status += f" ({outcome.error})"
         delta = a.credits_per_hour_after - a.credits_per_hour_before

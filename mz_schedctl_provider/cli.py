@@ -203,7 +203,7 @@ def _safe_target(url: str) -> str:
 def _approval_rule() -> Any:
     """The approval gate's rule from ``$MZ_SCHEDCTL_APPROVE_*`` (or Airflow's ``[mz_schedctl]``
     where Airflow is installed): ``apply`` honours it too, so the CLI is no way around it.
-    What waits is asked for in mz_schedctl_approvals; the Airflow approval DAG answers."""
+    What waits is asked for in mz_cluster_strategy_approvals; the Airflow approval DAG answers."""
     from mz_schedctl_provider.engine.approval import ApprovalRuleError, parse_rule
     from mz_schedctl_provider.settings import approval_settings
 

@@ -124,7 +124,7 @@ APPROVAL_DOC = """
 Started by the cycle DAG when actions wait for a person (the approval gate: Airflow's
 `[mz_schedctl]` `approve_drops`, `approve_managed_resizes`, `approve_cost_increase_over`).
 
-- **read_requests** reads the run's requests still pending from `mz_schedctl_approvals`.
+- **read_requests** reads the run's requests still pending from `mz_cluster_strategy_approvals`.
 - **approve** (human in the loop, Required actions): one option per waiting action, the
   cluster's rendered plan in the body. Unselected actions are rejected; **no answer by the
   timeout (`approval_timeout_s`, default 1 h) means rejected**.

@@ -189,8 +189,9 @@ class ReplicaEvent:
 
 @dataclass(frozen=True)
 class Approval:
-    """An approval request of the gate (mz_schedctl_approvals, newest row per request): which
-    action (by fingerprint), its status and until when it counts, on the server's clock."""
+    """An approval request of the gate (mz_cluster_strategy_approvals, newest row per
+    request): which action (by fingerprint), its status and until when it counts, on the
+    server's clock."""
 
     request_id: str
     cluster_id: str

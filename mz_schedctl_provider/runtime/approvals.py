@@ -1,5 +1,5 @@
-"""The approval gate's table, ``mz_schedctl_approvals``: requests written by persist, answers
-written by the approval DAG, read back by the signals stage.
+"""The approval gate's table, ``mz_cluster_strategy_approvals``: requests written by persist,
+answers written by the approval DAG, read back by the signals stage.
 
 Append-only like the state table (Materialize has no UPDATE worth using and no upserts): every
 change of a request is a new row carrying all its columns; the newest row per request id wins

@@ -24,7 +24,7 @@ ACTIONS = "mz_cluster_strategy_actions"
 LEASES = "mz_cluster_strategy_leases"
 ALERTS = "mz_cluster_strategy_alerts"
 # The approval gate's requests and answers (runtime/approvals.py).
-APPROVALS = "mz_schedctl_approvals"
+APPROVALS = "mz_cluster_strategy_approvals"
 
 _TABLES = {
     STRATEGIES: "cluster_id TEXT NOT NULL, strategy_type TEXT NOT NULL, config JSONB NOT NULL,"

@@ -46,7 +46,8 @@ def rows(db: Database, cid: str) -> list[approvals.ApprovalRow]:
 
 def raw_rows(emu: Emulator, request_id: str) -> list[str]:
     got = emu.execute(
-        "SELECT status FROM mz_schedctl_approvals WHERE request_id = %s ORDER BY updated_at",
+        "SELECT status FROM mz_cluster_strategy_approvals WHERE request_id = %s"
+        " ORDER BY updated_at",
         (request_id,),
     )
     return [str(r[0]) for r in got]
@@ -236,7 +237,7 @@ def test_without_the_gate_nothing_is_asked_and_the_drop_runs(
 def test_tables_created_before_the_gate_get_the_approvals_table_at_the_first_request(
     emulator: Emulator, db: Database, name: str
 ) -> None:
-    emulator.execute("DROP TABLE mz_schedctl_approvals")
+    emulator.execute("DROP TABLE mz_cluster_strategy_approvals")
     try:
         idle_cluster(emulator, name)
         run = run_cycle(db, only=name, approval=DROPS)

@@ -172,7 +172,7 @@ def test_a_resume_runs_while_a_drop_awaits_approval_and_the_cycle_does_not_wait(
     emulator.advance(10)
     again = run_dag(cycle, {"filter_clusters": "appr_idle|appr_resumed"})
     assert state(again) == "success"
-    assert xcom(again, "apply")["executed"] is True
+    assert xcom(again, "apply", key="apply_result")["executed"] is True
     assert "approval_requests" not in xcom(again, "persist", key="outcome")
     assert state(tis(again)["ask_approval"]) == "skipped"
     assert len(_approval_runs()) == before + 1
@@ -282,7 +282,7 @@ def test_an_approval_answered_in_airflow_runs_the_drop_in_the_next_cycle(
     plan = xcom(second, "decide")
     (drop,) = plan["clusters"][0]["actions"]
     assert (drop["status"], drop["codes"][-1]) == ("planned", "approved")
-    assert xcom(second, "apply")["results"][0]["outcome"] == "succeeded"
+    assert xcom(second, "apply", key="apply_result")["results"][0]["outcome"] == "succeeded"
     assert replicas(emulator, "appr_ok") == []
 
 

@@ -177,8 +177,13 @@ def _cycle(emu: Any, ids: dict[str, str], title: str, *, dry_run: bool) -> None:
     plan = tis["decide"].xcom_pull(task_ids="decide")
     states = [(t, str(getattr(tis[t].state, "value", tis[t].state))) for t in _STAGES if t in tis]
     _say(f"   Airflow run {run.run_id}: " + ", ".join(f"{t} {s}" for t, s in states))
-    if any(s != "success" for _, s in states) or len(states) != len(_STAGES):
+    summary = tis["persist"].xcom_pull(task_ids="persist") if "persist" in tis else None
+    # apply is skipped when no action ran (a dry run, nothing to do), green when actions ran.
+    ran = bool(summary) and summary.get("kind") == "applied"
+    wanted = {t: "skipped" if t == "apply" and not ran else "success" for t in _STAGES}
+    if dict(states) != wanted:
         raise DemoFailed(f"the cycle did not succeed: {states} (see {LOG})")
+    _say(f"   {summary['headline']}")
     for cluster in plan["clusters"] if plan else []:
         before, after = cluster["credits_per_hour_before"], cluster["credits_per_hour_after"]
         _say(f"   {cluster['cluster_name']:<10} {before:g} -> {after:g} credits/h")

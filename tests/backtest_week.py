@@ -10,6 +10,8 @@ bt_nightly (50cc, idle_after_s 1800): every day (d = 0..6) one batch 02:00:00 ..
 bt_idle (25cc, idle_after_s 3600): r1 dropped (by a person) Saturday 00:00; one query
   refused (no replica) Saturday 10:00 (d = 5).
 bt_sources (25cc, idle_after_s 3600): hosts a source; no statements.
+bt_hydrate (25cc, idle_after_s 600): hosts an index that hydrates in 30 s on 25cc (the
+  recorded hydration time); one query Tuesday (d = 1) 09:00.
 
 The figures it must give are in the tests' docstrings (worked out by hand there).
 """
@@ -21,9 +23,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 DAY = timedelta(days=1)
-CLUSTERS = ("bt_business", "bt_idle", "bt_nightly", "bt_sources")
-SIZES = {"bt_business": "100cc", "bt_nightly": "50cc", "bt_idle": "25cc", "bt_sources": "25cc"}
-IDLE_AFTER = {"bt_business": 3600, "bt_nightly": 1800, "bt_idle": 3600, "bt_sources": 3600}
+CLUSTERS = ("bt_business", "bt_hydrate", "bt_idle", "bt_nightly", "bt_sources")
+SIZES = {
+    "bt_business": "100cc", "bt_hydrate": "25cc", "bt_nightly": "50cc", "bt_idle": "25cc",
+    "bt_sources": "25cc",
+}  # fmt: skip
+IDLE_AFTER = {
+    "bt_business": 3600, "bt_hydrate": 600, "bt_nightly": 1800, "bt_idle": 3600,
+    "bt_sources": 3600,
+}  # fmt: skip
+# bt_hydrate's index hydrates in this long on its 25cc replica (recorded by the emulator).
+HYDRATION_S = 30
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ def queries() -> list[Query]:
     for d in range(7):
         out.append(Query("bt_nightly", hm(d, 2, 0), seconds=1200.0))
     out.append(Query("bt_idle", hm(5, 10, 0), seconds=0.0, refused=True))
+    out.append(Query("bt_hydrate", hm(1, 9, 0)))
     return out
 
 
@@ -71,6 +82,12 @@ def build_on_emulator(emu: Any) -> datetime:
     for name in CLUSTERS:
         emu.execute(f"CREATE CLUSTER {name} REPLICAS ()")
     emu.execute("CREATE SOURCE bt_counter IN CLUSTER bt_sources FROM LOAD GENERATOR COUNTER")
+    emu.execute("CREATE TABLE bt_t (a int)")
+    emu.execute("CREATE INDEX bt_t_idx IN CLUSTER bt_hydrate ON bt_t (a)")
+    emu.execute(
+        "SELECT mz_emulator.set_hydration_delay('bt_hydrate', make_interval(secs => %s))",
+        (HYDRATION_S,),
+    )
     created = emu.execute("SELECT now()")[0][0]
     emu.advance(20 * 86400)
     start = window_start(emu.execute("SELECT now()")[0][0])

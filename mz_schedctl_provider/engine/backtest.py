@@ -1,8 +1,9 @@
 """Backtest: replay recorded history through the real planner, cycle by cycle, writing nothing.
 
-Pure (no I/O, no clock). For each cluster and each cycle time ``t`` (the window start, then every
-``cycle_s``) it builds the Signals the runtime would have read at ``t`` and calls
-``planner.decide`` with ``now = t``:
+Pure (no I/O, no clock). For each cluster and each cycle time ``t`` (every multiple of
+``cycle_s`` since the epoch inside the window, as cron's ``*/2`` runs on even minutes) it
+builds the Signals the runtime would have read at ``t`` and calls ``planner.decide`` with
+``now = t``:
 
 * replicas: the simulated set (at the window start: the recorded replicas live then), each
   hydrated once its hydration estimate has passed since its creation;
@@ -176,11 +177,19 @@ class _Activity:
         return self.began[i] + lag if i < len(self.began) else None
 
 
-def _cycles(window: Window, cycle_s: float) -> Iterator[datetime]:
+def first_cycle(window: Window, cycle_s: float) -> datetime:
+    """The first cycle in the window on the schedule's grid (multiples of cycle_s since the
+    epoch, as cron's */2 runs on even minutes)."""
+    epoch = datetime(1970, 1, 1, tzinfo=window.start.tzinfo)
+    k = -(-(window.start - epoch).total_seconds() // cycle_s)
+    return epoch + timedelta(seconds=k * cycle_s)
+
+
+def _cycles(start: datetime, end: datetime, cycle_s: float) -> Iterator[datetime]:
     k = 0
     while True:
-        t = window.start + timedelta(seconds=cycle_s * k)
-        if t > window.end:
+        t = start + timedelta(seconds=cycle_s * k)
+        if t > end:
             return
         yield t
         k += 1
@@ -261,7 +270,8 @@ def replay_cluster(
     run = skipped = 0
     serial = 0
     resume_at: datetime | None = None
-    for t in _cycles(window, rules.cycle_s):
+    origin = first_cycle(window, rules.cycle_s)
+    for t in _cycles(origin, window.end, rules.cycle_s):
         if resume_at is not None and t < resume_at:
             skipped += 1
             continue
@@ -350,7 +360,7 @@ def replay_cluster(
                 ],
                 durations=durations,
                 cycle_s=rules.cycle_s,
-                start=window.start,
+                start=origin,
             )
         prev_digest = digest
         state = new_state

@@ -37,7 +37,10 @@ CANNOT_REPLAY = (
     "replica changes made in the window by people, Materialize or the real controller: the "
     "simulation starts from the replicas live at the window start and only the replayed "
     "strategies change them",
-    "managed clusters' graceful reconfiguration: ALTER CLUSTER takes effect at once",
+    "managed clusters' graceful reconfiguration: ALTER CLUSTER takes effect at once; their "
+    "SIZE and REPLICATION FACTOR at the window start are taken as the catalog shows them now",
+    "hosted objects (sources, sinks, indexes, materialized views) as the catalog shows them "
+    "now, for the whole window",
     "failed DDL and the backoff: every planned action succeeds",
     "the audit trail's evidence of past replicas (the simulated state is never lost)",
 )
@@ -69,6 +72,7 @@ class ClusterBacktest:
     deferred: int
     cold_starts: tuple[SimColdStart, ...]
     recorded_refusals: int
+    recorded: tuple[SimReplica, ...] = ()
 
     @property
     def saved(self) -> float:
@@ -185,6 +189,7 @@ def backtest(
                 flaps=flaps,
                 deferred=sum(1 for a in replay.actions if a.status == "deferred"),
                 cold_starts=tuple(_cold_starts(h, sims, window, rules.cold_start_gap_s)),
+                recorded=tuple(recorded),
                 recorded_refusals=sum(
                     1 for s in h.statements if s.refused and window.start <= s.began_at < window.end
                 ),
@@ -281,6 +286,11 @@ def _cluster_json(c: ClusterBacktest) -> JsonObject:
              "hydrated_at": r.hydrated_at.isoformat(),
              "dropped_at": None if r.dropped_at is None else r.dropped_at.isoformat()}
             for r in rp.replicas
+        ],
+        "recorded_replicas": [
+            {"name": r.name, "size": r.size, "created_at": r.created_at.isoformat(),
+             "dropped_at": None if r.dropped_at is None else r.dropped_at.isoformat()}
+            for r in c.recorded
         ],
         "actions": [
             {"at": a.at.isoformat(), "kind": a.kind, "replica": a.replica_name, "size": a.size,

@@ -22,6 +22,10 @@ bt_idle: suspend Mon 01:02; the recorded refusal Saturday 10:00 is demand: resum
   62 min = 124 min x 0.25 = 0.516667 credits; recorded W - 1 h .. Sat 00:00 in the window:
   120 h x 0.25 = 30. Suspends 2, resumes 1, cold starts 1, recorded refusals 1.
 bt_sources: never suspended (hosts a source): 168 x 0.25 = 42 both ways, nothing else.
+bt_hydrate: suspend Mon 00:12 (W + 600 + 5 s); the Tuesday 09:00 query: resume 09:02, the
+  replica hydrated 30 s later (its recorded hydration time): a cold start waiting 150 s; clock
+  from the resume 09:02: suspend at 09:12:05 -> 09:14. Live: 12 + 12 min = 24 min x 0.25 =
+  0.1 credits; recorded 42. Suspends 2, resumes 1, cold starts 1.
 No flaps (every resume is hours after its suspend), nothing deferred.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import backtest_week as week
 import pytest
 
 from mz_schedctl_provider.engine.backtest import (
@@ -39,7 +44,6 @@ from mz_schedctl_provider.engine.backtest import (
 from mz_schedctl_provider.engine.backtest_report import backtest, report_json
 from mz_schedctl_provider.engine.cost import ReplicaSpan, Window
 from mz_schedctl_provider.engine.models import Cluster, Size, StrategyRow
-from tests import backtest_week as week
 
 W = datetime(2026, 11, 16, tzinfo=timezone.utc)  # a Monday
 WINDOW = Window(W, W + 7 * week.DAY)
@@ -49,6 +53,7 @@ SIZES = tuple(Size(n, c, 1 << 30) for n, c in CREDITS.items())
 EXPECTED = {
     # name: (recorded, simulated, suspends, resumes, cold starts, cold-start waits)
     "bt_business": (168.0, 46.033333, 6, 5, 5, [120.0] * 5),
+    "bt_hydrate": (42.0, 0.1, 2, 1, 1, [150.0]),
     "bt_idle": (30.0, 0.516667, 2, 1, 1, [120.0]),
     "bt_nightly": (84.0, 3.183333, 8, 7, 7, [120.0] * 7),
     "bt_sources": (42.0, 42.0, 0, 0, 0, []),
@@ -75,8 +80,18 @@ def histories() -> list[ClusterHistory]:
             for q in week.queries()
             if q.cluster == name
         )
-        cluster = Cluster(id=cid, name=name, sources=1 if name == "bt_sources" else 0)
-        out.append(ClusterHistory(cluster=cluster, spans=(span,), statements=statements))
+        cluster = Cluster(
+            id=cid,
+            name=name,
+            sources=1 if name == "bt_sources" else 0,
+            indexes=1 if name == "bt_hydrate" else 0,
+        )
+        hydration = {"25cc": float(week.HYDRATION_S)} if name == "bt_hydrate" else {}
+        out.append(
+            ClusterHistory(
+                cluster=cluster, spans=(span,), statements=statements, hydration_s=hydration
+            )
+        )
     return out
 
 

@@ -201,8 +201,10 @@ def backtest(
 def definitions(rules: BacktestRules) -> dict[str, str]:
     """The rules behind the figures, word for word in the JSON, the table and the HTML."""
     return {
-        "cycles": f"the planner runs every {rules.cycle_s:g} s from the window start, with "
-        "now = the cycle time, on the Signals the runtime would have read then",
+        "cycles": f"the planner runs every {rules.cycle_s:g} s (multiples of it since the "
+        "epoch, as cron runs the DAG) inside the window, with now = the cycle time, on the "
+        "Signals the runtime would have read then; each row as if in place from the window "
+        "start",
         "credits": "a replica's size credits_per_hour times the hours it was live in the "
         "window; recorded: the replicas Materialize recorded; simulated: the replayed ones",
         "activity": f"recorded statements begun by now - {rules.log_flush_lag_s:g} s (the "

@@ -176,7 +176,8 @@ def read_backtest(
             statements=tuple(statements.get(str(row[0]), ())),
             hydration_s=dict(hydration.get(str(row[0]), {})),
         )
-        for row in cluster_rows
+        # By name: the catalog's order is no order.
+        for row in sorted(cluster_rows, key=lambda r: (str(r[1]), str(r[0])))
         if str(row[0]) in wanted
     ]
     base = rules or BacktestRules()

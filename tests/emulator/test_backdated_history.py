@@ -1,6 +1,7 @@
-"""Back-dated history (mz_emulator.backdate_replica, backdate_refused_query) looks exactly as
-the emulator's own rows: a replica made by DDL and a query the proxy refused, compared column by
-column through psycopg 3 and psycopg2; contradictions with the catalog are refused."""
+"""Back-dated history (mz_emulator.backdate_replica, backdate_refused_query, backdate_statement)
+looks exactly as the emulator's own rows: a replica made by DDL, a query the proxy refused and
+one it ran, compared column by column through psycopg 3 and psycopg2; contradictions with the
+catalog are refused."""
 
 from __future__ import annotations
 

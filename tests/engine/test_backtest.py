@@ -31,6 +31,7 @@ No flaps (every resume is hours after its suspend), nothing deferred.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import backtest_week as week
@@ -171,3 +172,23 @@ def test_rate_limit_deferral_is_counted_and_changes_nothing() -> None:
     assert round(c.simulated_credits, 6) == 42.0
     assert len(c.suspends) == 0
     assert c.deferred == 7 * 720 + 1 - 31 - 30
+
+
+def test_a_resume_soon_after_a_suspend_is_a_flap() -> None:
+    """idle_after_s 600 on a 25cc cluster, one query at Mon 00:20: suspend 00:12 (W + 600 +
+    5 s), the query resumes it at 00:22, 600 s after the suspend (<= 900 s: one flap, and a
+    cold start waiting 120 s); clock from the resume: suspend 00:32:05 -> 00:34. Live 12 + 12
+    min = 0.4 h x 0.25 = 0.1 credits; suspends 2, resumes 1."""
+    (h,) = [h for h in histories() if h.cluster.name == "bt_idle"]
+    h = ClusterHistory(
+        cluster=h.cluster,
+        spans=tuple(replace(s, dropped_at=None) for s in h.spans),
+        statements=(Statement(W + week.hm(0, 0, 20), W + week.hm(0, 0, 20, 1)),),
+    )
+    row = StrategyRow(h.cluster.id, "idle_suspend", {"idle_after_s": 600})
+    (c,) = backtest(histories=[h], rows=[row], sizes=SIZES, window=WINDOW)
+    assert [t - W for t in c.suspends] == [week.hm(0, 0, 12), week.hm(0, 0, 34)]
+    assert [t - W for t in c.resumes] == [week.hm(0, 0, 22)]
+    assert c.flaps == 1
+    assert [(s.queries, s.wait_s) for s in c.cold_starts] == [(1, 120.0)]
+    assert round(c.simulated_credits, 6) == 0.1

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg import conninfo
 
-from mz_schedctl_provider import bundle
+from mz_schedctl_provider import bundle, cli_backtest
 from mz_schedctl_provider.engine.cost import DEFAULT_COLD_START_GAP_S
 from mz_schedctl_provider.engine.models import JsonObject
 from mz_schedctl_provider.runtime import cycle
@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="refused queries no more than S seconds apart are one cold start (default 60)",
     )
+    cli_backtest.add_parser(sub, common)
     dags = sub.add_parser(
         "airflow-dags",
         help="where the installed package keeps its DAG files (no database needed)",
@@ -434,6 +435,17 @@ def _report(args: argparse.Namespace, db: Database, settings: cycle.CycleSetting
     return EXIT_OK
 
 
+def _backtest(args: argparse.Namespace, db: Database, settings: cycle.CycleSettings) -> int:
+    try:
+        lines = cli_backtest.run(
+            args, db, schema=settings.schema, notice=f"from {_safe_target(_url(args))}"
+        )
+    except cli_backtest.BacktestUsageError as exc:
+        raise UsageError(str(exc)) from None
+    print("\n".join(lines))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "plan": _plan,
     "apply": _apply,
@@ -441,6 +453,7 @@ _COMMANDS = {
     "init": _init,
     "status": _status,
     "report": _report,
+    "backtest": _backtest,
 }
 
 

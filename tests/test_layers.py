@@ -21,6 +21,7 @@ SHELLS = [
     *sorted((PACKAGE / "triggers").glob("*.py")),
     *sorted((PACKAGE / "plugins").glob("*.py")),
     PACKAGE / "cli.py",
+    PACKAGE / "cli_backtest.py",
 ]
 # Statements as the controller writes them: upper-case keywords followed by their object.
 SQL = re.compile(

@@ -174,6 +174,7 @@ _PUBLIC_FUNCTIONS = (
     "mz_emulator.clear_faults()",
     "mz_emulator.backdate_replica(text, text, text, timestamptz, timestamptz)",
     "mz_emulator.backdate_refused_query(text, timestamptz, text)",
+    "mz_emulator.backdate_statement(text, timestamptz, timestamptz, text)",
     "mz_emulator.mz_ts_to_tstz(mz_catalog.mz_timestamp)",
 )
 

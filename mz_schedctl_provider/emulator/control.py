@@ -92,6 +92,21 @@ class Emulator:
         )
         return str(rows[0][0])
 
+    def backdate_statement(
+        self,
+        cluster: str,
+        began_at: datetime,
+        finished_at: datetime,
+        application_name: str = "psql",
+    ) -> str:
+        """A query that ran on the cluster from ``began_at`` to ``finished_at`` and succeeded,
+        in the statement log as the emulator logs one it ran; returns the statement id."""
+        rows = self.execute(
+            "SELECT mz_emulator.backdate_statement(%s, %s, %s, %s)",
+            (cluster, began_at, finished_at, application_name),
+        )
+        return str(rows[0][0])
+
     def inject_fault(
         self, pattern: str, action: str, message: str = "injected fault", sqlstate: str = "XX000"
     ) -> None:

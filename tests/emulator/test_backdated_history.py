@@ -1,6 +1,7 @@
-"""Back-dated history (mz_emulator.backdate_replica, backdate_refused_query) looks exactly as
-the emulator's own rows: a replica made by DDL and a query the proxy refused, compared column by
-column through psycopg 3 and psycopg2; contradictions with the catalog are refused."""
+"""Back-dated history (mz_emulator.backdate_replica, backdate_refused_query, backdate_statement)
+looks exactly as the emulator's own rows: a replica made by DDL, a query the proxy refused and
+one it ran, compared column by column through psycopg 3 and psycopg2; contradictions with the
+catalog are refused."""
 
 from __future__ import annotations
 
@@ -109,3 +110,27 @@ def test_backdating_refuses_what_contradicts_the_catalog(emulator: Emulator, nam
     emulator.execute(f"CREATE CLUSTER {name}_m (SIZE '25cc', REPLICATION FACTOR 0)")
     with pytest.raises(psycopg.errors.InternalError, match="cannot modify managed cluster"):
         emulator.backdate_replica(f"{name}_m", "r1", "25cc", now)
+
+
+def test_backdated_statement_reads_as_one_the_proxy_ran(
+    emulator: Emulator, conn: Any, name: str
+) -> None:
+    emulator.execute(f"CREATE CLUSTER {name} REPLICAS (r1 (SIZE = '25cc'))")
+    emulator.execute(f"CREATE TABLE IF NOT EXISTS t_{name} (a int)")
+    emulator.advance(60)
+    with psycopg.connect(emulator.url, autocommit=True) as client:
+        client.execute(f"SET cluster = {name}")
+        assert client.execute(f"SELECT * FROM t_{name}").fetchall() == []
+    emulator.advance(120)
+    now = emulator.execute("SELECT now()")[0][0]
+    emulator.backdate_statement(name, now - timedelta(seconds=30), now - timedelta(seconds=29))
+    real, backdated = _rows(conn, _LOG, (name,))
+    assert real[9] == "success"
+    assert backdated == real
+    emulator.execute(f"DROP CLUSTER REPLICA {name}.r1")
+    emulator.advance(60)
+    later = emulator.execute("SELECT now()")[0][0]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="had no replica"):
+        emulator.backdate_statement(name, later - timedelta(seconds=10), later)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="finished_at <= now"):
+        emulator.backdate_statement(name, now, later + timedelta(seconds=10))

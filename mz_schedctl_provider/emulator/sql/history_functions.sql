@@ -93,3 +93,48 @@ COMMENT ON FUNCTION mz_emulator.backdate_refused_query(text, timestamptz, text) 
   '(finished_status error, CLUSTER "<c>" has no replicas available to service request), '
   'as the emulator logs one it refuses now (whatever sampling would have picked, with the '
   'sample rate of a default session). Returns the statement id.';
+
+CREATE FUNCTION mz_emulator.backdate_statement(cluster text, began_at timestamptz,
+                                               finished_at timestamptz,
+                                               application_name text DEFAULT 'psql')
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = mz_emulator, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_cluster text := mz_emulator.find_cluster(cluster);
+    v_id uuid := gen_random_uuid();
+BEGIN
+    IF began_at IS NULL OR finished_at IS NULL OR finished_at < began_at
+       OR finished_at > mz_emulator.now() THEN
+        RAISE EXCEPTION 'mz_emulator.backdate_statement: need began_at <= finished_at <= now()'
+            USING ERRCODE = '22023';
+    END IF;
+    -- A query runs only on a cluster with a replica (else Materialize refuses it at once:
+    -- backdate_refused_query).
+    IF NOT EXISTS (SELECT 1 FROM replicas r WHERE r.cluster_id = v_cluster
+                   AND r.created_at <= began_at
+                   AND (r.dropped_at IS NULL OR r.dropped_at > began_at)) THEN
+        RAISE EXCEPTION 'mz_emulator.backdate_statement: cluster % had no replica at %',
+            cluster, began_at USING ERRCODE = '22023';
+    END IF;
+    -- What the proxy logs for a SELECT that read an empty table on the cluster (session.py,
+    -- activity.py): a success returning no rows.
+    INSERT INTO statement_log (id, session_id, prepared_statement_id, sample_rate, cluster_id,
+        application_name, cluster_name, database_name, search_path, transaction_isolation,
+        execution_timestamp, transaction_id, transient_index_id, mz_version, began_at,
+        finished_at, finished_status, error_message, result_size, rows_returned,
+        execution_strategy, sql)
+    VALUES (v_id, gen_random_uuid(), gen_random_uuid(),
+        LEAST(COALESCE(mz_emulator.setting('statement_logging_default_sample_rate'), '1')::float8,
+              COALESCE(mz_emulator.setting('statement_logging_max_sample_rate'), '1')::float8),
+        v_cluster,
+        backdate_statement.application_name, cluster, 'materialize', ARRAY['public'],
+        'strict serializable', floor(extract(epoch FROM began_at) * 1000), NULL, NULL,
+        mz_emulator.setting('mz_version'), began_at, finished_at, 'success', NULL,
+        NULL, 0, 'standard', 'SELECT * FROM t /* mz_emulator.backdate_statement */');
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION mz_emulator.backdate_statement(text, timestamptz, timestamptz, text) IS
+  'Logs a query that ran on the named cluster from began_at to finished_at and succeeded '
+  '(no rows), as the emulator logs one it ran (with the sample rate of a default session); '
+  'refused when the cluster had no replica at began_at. Returns the statement id.';

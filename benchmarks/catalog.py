@@ -97,7 +97,7 @@ P_CRASHES = (
 # The controller's own reads: the statements read_signals sends (same SQL).
 CONTROLLER = (
     ("controller: sizes", signals._SIZES),
-    ("controller: clusters", signals._CLUSTERS),
+    ("controller: clusters", signals.CLUSTERS_READ),
     ("controller: auto scaling + reconfigurations", signals._MZ_SCHEDULING),
     ("controller: replicas + statuses", signals._REPLICAS),
     ("controller: status history", signals._HISTORY),

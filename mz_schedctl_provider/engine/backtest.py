@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 from .config import COMMON_KEYS, config_object
 from .cost import DEFAULT_COLD_START_GAP_S, ReplicaSpan, Window
-from .lookback import activity_lookback_s
+from .lookback import activity_lookback_s, activity_window_s
 from .models import (
     ActionResult,
     ApplyResult,
@@ -59,9 +59,6 @@ from .strategies.schedule import NAME as SCHEDULE_STRATEGY
 DEFAULT_CYCLE_S = 120.0
 # Hydration of a size the cluster never recorded: stated in the output.
 DEFAULT_HYDRATION_S = 60.0
-# Same read window as signals.py: a day, or the longest lookback plus an hour.
-_ACTIVITY_WINDOW_S = 86400.0
-_ACTIVITY_MARGIN_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -239,10 +236,8 @@ def replay_cluster(
     """Replay one cluster over the window (see the module docstring)."""
     base = history.cluster
     lag = timedelta(seconds=rules.log_flush_lag_s)
-    lookback = activity_lookback_s(rows, sizes={s.name: s for s in sizes})
-    window_s = _ACTIVITY_WINDOW_S
-    if lookback is not None and lookback > 0:
-        window_s = max(window_s, lookback + _ACTIVITY_MARGIN_S)
+    # The same read window as the signals stage's.
+    window_s = activity_window_s(activity_lookback_s(rows, sizes={s.name: s for s in sizes}))
     activity = _Activity(history.statements)
     live: list[SimReplica] = [
         SimReplica(

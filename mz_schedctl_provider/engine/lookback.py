@@ -12,6 +12,18 @@ from .config import ConfigError, validate_row
 from .models import Size, StrategyRow
 from .strategies import REGISTRY
 
+# Statement history is read back a day, or this far beyond the longest lookback a strategy
+# declares: the signals stage and the backtest read the same window.
+DEFAULT_ACTIVITY_WINDOW_S = 86400
+ACTIVITY_MARGIN_S = 3600
+
+
+def activity_window_s(lookback_s: float | None) -> float:
+    """How far back activity is read, for the strategies' longest lookback (None: none)."""
+    if lookback_s is None or lookback_s <= 0:
+        return float(DEFAULT_ACTIVITY_WINDOW_S)
+    return float(max(DEFAULT_ACTIVITY_WINDOW_S, lookback_s + ACTIVITY_MARGIN_S))
+
 
 def activity_lookback_s(
     rows: Iterable[StrategyRow], *, sizes: Mapping[str, Size] | None = None

@@ -33,19 +33,17 @@ from mz_schedctl_provider.engine.backtest import (
 from mz_schedctl_provider.engine.backtest_report import ClusterBacktest, backtest, report_json
 from mz_schedctl_provider.engine.config import ConfigError, validate_row
 from mz_schedctl_provider.engine.cost import ReplicaSpan, Window
-from mz_schedctl_provider.engine.lookback import activity_lookback_s
+from mz_schedctl_provider.engine.lookback import activity_lookback_s, activity_window_s
 from mz_schedctl_provider.engine.models import Cluster, JsonObject, Size, StrategyRow
 from mz_schedctl_provider.engine.strategies import REGISTRY
 from mz_schedctl_provider.runtime.catalog_reads import USER_OBJECTS
-from mz_schedctl_provider.runtime.cost_reads import REPLICA_HISTORY, _span
+from mz_schedctl_provider.runtime.cost_reads import REPLICA_HISTORY, replica_span
 from mz_schedctl_provider.runtime.db import APPLICATION_NAME, Database
 from mz_schedctl_provider.runtime.signals import (
-    _ACTIVITY_MARGIN_S,
-    _CLUSTERS,
-    _DEFAULT_ACTIVITY_WINDOW_S,
     ACTIVITY_RELATION,
-    _sizes,
+    CLUSTERS_READ,
     logging_sample_rate,
+    read_sizes,
 )
 from mz_schedctl_provider.runtime.store import Store
 
@@ -135,10 +133,10 @@ def read_backtest(
     or for ``strategies`` (the parsed JSON of a proposed set)."""
     end = until if until is not None else db.query("SELECT now()")[0][0]
     window = Window(start=end - timedelta(hours=hours), end=end)
-    spans = [_span(r) for r in db.query(REPLICA_HISTORY, purpose="reading replica history")]
-    sizes = _sizes(db)
+    spans = [replica_span(r) for r in db.query(REPLICA_HISTORY, purpose="reading replica history")]
+    sizes = read_sizes(db)
     size_map = {s.name: s for s in sizes}
-    cluster_rows = db.query(_CLUSTERS)
+    cluster_rows = db.query(CLUSTERS_READ)
     names = {str(r[0]): str(r[1]) for r in cluster_rows}
     if strategies is None:
         rows = store.read_strategies()
@@ -157,8 +155,7 @@ def read_backtest(
     for cid, size, seconds in db.query(HYDRATION_TIMES):
         if seconds is not None:
             hydration[str(cid)][str(size)] = float(seconds)
-    lookback = activity_lookback_s(rows, sizes=size_map) or 0.0
-    read_s = max(_DEFAULT_ACTIVITY_WINDOW_S, lookback + _ACTIVITY_MARGIN_S)
+    read_s = activity_window_s(activity_lookback_s(rows, sizes=size_map))
     statements: dict[str, list[Statement]] = defaultdict(list)
     since = window.start - timedelta(seconds=read_s)
     for cid, began, finished, status in db.query(

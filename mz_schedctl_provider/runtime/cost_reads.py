@@ -91,7 +91,7 @@ def read_cost_report(
     rules = rules or CostRules()
     end = until if until is not None else db.query("SELECT now()")[0][0]
     window = Window(start=end - timedelta(hours=hours), end=end)
-    spans = [_span(r) for r in db.query(REPLICA_HISTORY, purpose="reading replica history")]
+    spans = [replica_span(r) for r in db.query(REPLICA_HISTORY, purpose="reading replica history")]
     sizes = {str(s): float(c) for s, c in db.query(SIZE_CREDITS) if c is not None}
     current = dict(cluster_names(db))
     audit = [_audit(r) for r in _optional(store, audit_sql(store))]
@@ -140,7 +140,7 @@ def _in_window(spans: list[ReplicaSpan], window: Window, exists: bool) -> bool:
     return exists and any(s.created_at < window.end for s in spans)  # fmt: skip
 
 
-def _span(r: tuple[Any, ...]) -> ReplicaSpan:
+def replica_span(r: tuple[Any, ...]) -> ReplicaSpan:
     return ReplicaSpan(
         replica_id=str(r[0]),
         cluster_id=str(r[1]),

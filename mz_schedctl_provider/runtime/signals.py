@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from mz_schedctl_provider.engine.lookback import activity_lookback_s
+from mz_schedctl_provider.engine.lookback import activity_lookback_s, activity_window_s
 from mz_schedctl_provider.engine.models import (
     Cluster,
     Reconfiguration,
@@ -30,15 +30,12 @@ from mz_schedctl_provider.runtime.store import Store
 
 # Crash and OOM counts look this far back.
 CRASH_WINDOW_S = 3600
-# Statement history is read back this far beyond the longest lookback a strategy declares.
-_ACTIVITY_MARGIN_S = 3600
-_DEFAULT_ACTIVITY_WINDOW_S = 86400
 # Materialize writes its statement log on a timer (STATEMENT_LOGGING_WRITE_INTERVAL, 5 s, in
 # src/adapter/src/coord/statement_logging.rs): a statement is visible up to this much later.
 LOG_FLUSH_LAG_S = 5.0
 
 _SIZES = "SELECT size, credits_per_hour, memory_bytes FROM mz_catalog.mz_cluster_replica_sizes"
-_CLUSTERS = (
+CLUSTERS_READ = (
     "SELECT c.id, c.name, c.managed, c.size, c.replication_factor, s.type"
     " FROM mz_catalog.mz_clusters c"
     " LEFT JOIN mz_internal.mz_cluster_schedules s ON s.cluster_id = c.id"
@@ -111,7 +108,7 @@ def read_signals(
     now = db.query("SELECT now()")[0][0]
     strategies = store.read_strategies()
     scoped_ids = {row.cluster_id for row in strategies}
-    clusters_rows = db.query(_CLUSTERS)
+    clusters_rows = db.query(CLUSTERS_READ)
     pattern = re.compile(filter_clusters) if filter_clusters else None
     wanted = {
         row[0]
@@ -147,7 +144,7 @@ def read_signals(
         logging_visible=_logging_visible(db),
         controller_cluster=_show(db, "cluster"),
         crash_window_s=float(CRASH_WINDOW_S),
-        sizes=_sizes(db),
+        sizes=read_sizes(db),
         clusters=clusters,
         strategies=(*(r for r in strategies if r.cluster_id in wanted), *stray),
         states=tuple(r for r in store.read_states() if r.cluster_id in wanted),
@@ -182,7 +179,7 @@ def logging_sample_rate(db: Database) -> float | None:
         return None
 
 
-def _sizes(db: Database) -> tuple[Size, ...]:
+def read_sizes(db: Database) -> tuple[Size, ...]:
     allowed_text = _show(db, "allowed_cluster_replica_sizes") or ""
     allowed = {s.strip().strip('"') for s in allowed_text.split(",") if s.strip().strip('"')}
     return tuple(
@@ -306,10 +303,8 @@ def _objects(db: Database, wanted: set[str]) -> tuple[dict[str, dict[str, int]],
 
 
 def _activity(db: Database, strategies: Iterable[StrategyRow]) -> dict[str, datetime]:
-    window = _DEFAULT_ACTIVITY_WINDOW_S
-    lookback = activity_lookback_s(strategies)  # the strategies say how far back they look
-    if lookback is not None and lookback > 0:
-        window = max(window, int(lookback) + _ACTIVITY_MARGIN_S)
+    # The strategies say how far back they look.
+    window = int(activity_window_s(activity_lookback_s(strategies)))
     return {
         str(cid): ts
         for cid, ts in db.query(_ACTIVITY, (APPLICATION_NAME, min(window, 10**9)))

@@ -98,7 +98,7 @@ the `mz-schedctl` CLI from applying at the same time (it plans and says who hold
 
 **Events** (Airflow 3, `[mz_schedctl] events`, default on): the DAG runs on its schedule or on
 an event of the asset `materialize://<conn_id>/schedctl/cycle-events`, whichever comes first.
-Its watcher, a trigger in the triggerer, polls every `event_poll_interval_s` (default 5 s;
+Its watcher, a trigger in the triggerer, polls every `event_poll_interval_s` (default 3 s;
 five small statements whatever the fleet size) and fires on a refused query on a cluster
 idle_suspend suspended, a hydrated base under a burst, a hydrated target_size replica while old
 ones remain, or a schedule window's pre-warm opening, each newer than the last cycle's write; at

@@ -114,7 +114,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             key="event_poll_interval_s",
             env="MZ_SCHEDCTL_EVENT_POLL_INTERVAL_S",
-            default="5",
+            default="3",
             type="float",
             description="Seconds between two polls of the event trigger (five small "
             "statements each, whatever the fleet size).",

@@ -1,8 +1,8 @@
 """The cycle's event trigger, for Airflow 3's AssetWatcher: polls Materialize every
-``poll_interval`` seconds (default 5 s, Materialize's own controller tick) with the five small
-statements of runtime/event_reads.py, and fires an event when engine/wake.py says a cycle
-could act now (a refused query on a suspended cluster, a hydrated base under a burst, a
-hydrated resize target, a window's pre-warm opening).
+``poll_interval`` seconds (default 3 s; Materialize's own controller ticks every 5 s) with the
+five small statements of runtime/event_reads.py, and fires an event when engine/wake.py says
+a cycle could act now (a refused query on a suspended cluster, a hydrated base under a burst,
+a hydrated resize target, a window's pre-warm opening).
 
 Rate limit: no event within ``min_interval_s`` of the last cycle's server time (the cursor,
 read from the controller's tables, so a triggerer restart loses nothing) nor of this trigger's
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mz_schedctl_provider.runtime.cycle import CycleSettings
     from mz_schedctl_provider.runtime.db import Database
 
-DEFAULT_POLL_INTERVAL_S = 5.0
+DEFAULT_POLL_INTERVAL_S = 3.0
 DEFAULT_MIN_INTERVAL_S = 30.0
 
 

@@ -115,9 +115,11 @@ def trigger_polls(emu: Any) -> int:
     return int(row[0]) if row else 0
 
 
-def refused_query(url: str, cluster: str, table: str) -> None:
+def refused_query(url: str, cluster: str, table: str, *, application_name: str = "psql") -> None:
     """A user's query on a cluster with no replica: Materialize refuses it at once."""
-    with psycopg.connect(url, autocommit=True, options=f"-c cluster={cluster}") as user:
+    with psycopg.connect(
+        url, autocommit=True, options=f"-c cluster={cluster}", application_name=application_name
+    ) as user:
         try:
             user.execute(f'SELECT * FROM "{table}"')
         except psycopg.Error:

@@ -159,7 +159,8 @@ def _finish(af: Any, t0: float, seen: set[str], done_at: float) -> dict[str, Any
 def resume_trial(emu: Emulator, af: Any, seen: set[str]) -> dict[str, Any]:
     cluster = "adhoc"
     if _replicas(emu, cluster):  # suspend it (idle for longer than idle_after_s)
-        emu.advance(400)
+        # An idle hour: also past the rails' rate limit (10 actions per cluster per hour).
+        emu.advance(3600)
         _cycle_now(emu, cluster)
     assert not _replicas(emu, cluster), "not suspended"
     emu.advance(60)  # past the rate limit after the suspending cycle

@@ -3,7 +3,8 @@ asset event per changed cluster, on ``materialize://<host>/cluster/<id>``, added
 alias :data:`CLUSTER_EVENTS_ALIAS` that the cycle DAG's persist task declares as its outlet.
 
 Airflow 3: asset events (``outlet_events[AssetAlias(...)].add(Asset(uri), extra=...)``);
-Airflow 2.11: the same as dataset events (DatasetAlias, Dataset). A DAG scheduled on
+Airflow 2.11: the same as dataset events (DatasetAlias, Dataset), list extras as
+comma-separated text (Airflow 2 needs hashable extras there). A DAG scheduled on
 ``Asset("materialize://<host>/cluster/<id>")`` (Dataset on 2.11) runs after each cycle that
 changed that cluster; its ``triggering_asset_events`` carry the extras."""
 
@@ -31,11 +32,19 @@ def emit_cluster_events(
     outlet_events = context.get("outlet_events")
     if not events or outlet_events is None or not declares_alias(outlets):
         return events
+    from airflow import __version__ as airflow_version
+
+    # Airflow 2 freezes a dataset alias event's extras into a set: values must be hashable.
+    flat = int(airflow_version.split(".")[0]) < 3
     conn = hook.get_connection(hook.materialize_conn_id)
     alias = outlet_events[AssetAlias(CLUSTER_EVENTS_ALIAS)]
     for event in events:
         uri = cluster_asset_uri(conn.host or "localhost", conn.port, str(event["cluster_id"]))
         event["uri"] = uri
-        alias.add(Asset(uri), extra=event)
+        extra = {
+            k: ", ".join(map(str, v)) if flat and isinstance(v, list) else v
+            for k, v in event.items()
+        }
+        alias.add(Asset(uri), extra=extra)
         log.info("Cluster event %s: %s (%s)", event["event"], event["name"], uri)
     return events

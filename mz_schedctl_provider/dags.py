@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
-from mz_schedctl_provider.operators.cluster_events import CLUSTER_EVENTS_ALIAS
+from mz_schedctl_provider.operators.cluster_events import cluster_event_outlets
 from mz_schedctl_provider.operators.materialize import (
     PAUSED_VARIABLE,
     MaterializeApplyOperator,
@@ -311,8 +311,8 @@ def cycle_dag(
             materialize_conn_id=conn_id,
             trigger_rule="all_done",
             approval=gate,
-            # One asset (dataset) event per changed cluster, through this alias.
-            outlets=[AssetAlias(CLUSTER_EVENTS_ALIAS)],
+            # Airflow 3: one asset event per changed cluster, through an alias.
+            outlets=cluster_event_outlets(),
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Write state, prune, release the lease; the run's summary; fail when a "

@@ -1,7 +1,7 @@
 """Airflow DAG (example): run a report whenever mz-schedctl resumed a Materialize cluster.
 
-The cycle DAG's persist task emits one asset event per changed cluster (Airflow 3; a dataset
-event on 2.11) on ``materialize://<host>/cluster/<cluster id>`` with extras: event (resumed,
+The cycle DAG's persist task emits one asset event per changed cluster (Airflow 3 only: 2.11
+emits none) on ``materialize://<host>/cluster/<cluster id>`` with extras: event (resumed,
 suspended, resized, burst_started, burst_ended), name, sizes_added, sizes_dropped, reason,
 credits_per_hour_before/after, actions, cycle_id. Ids are stable; find one with
 ``SELECT id FROM mz_catalog.mz_clusters WHERE name = 'analytics'``. Set the two values below

@@ -2,9 +2,10 @@
 asset event per changed cluster, on ``materialize://<host>/cluster/<id>``, added through the
 alias :data:`CLUSTER_EVENTS_ALIAS` that the cycle DAG's persist task declares as its outlet.
 
-Airflow 3: asset events (``outlet_events[AssetAlias(...)].add(Asset(uri), extra=...)``);
-Airflow 2.11: the same as dataset events (DatasetAlias, Dataset), list extras as
-comma-separated text (Airflow 2 needs hashable extras there). A DAG scheduled on
+Airflow 3: asset events (``outlet_events[AssetAlias(...)].add(Asset(uri), extra=...)``).
+Airflow 2.11: none by default (see :func:`cluster_event_outlets`); a DAG of your own that
+declares the alias gets dataset events (DatasetAlias, Dataset) with list extras as
+comma-separated text (Airflow 2 freezes them into a set). A DAG scheduled on
 ``Asset("materialize://<host>/cluster/<id>")`` (Dataset on 2.11) runs after each cycle that
 changed that cluster; its ``triggering_asset_events`` carry the extras."""
 
@@ -15,6 +16,18 @@ from typing import Any
 from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
 CLUSTER_EVENTS_ALIAS = "mz_schedctl_cluster_events"
+
+
+def cluster_event_outlets() -> list[Any]:
+    """The persist task's outlets: the alias on Airflow 3. None on Airflow 2.11: there a
+    dataset alias only works once the DAG processor registered it (``dag.test()`` fails the
+    task after it ran: "Can't flush None value found in collection DatasetModel.aliases"), so
+    2.11 emits no dataset events; persist's XCom ``cluster_events`` carries the same."""
+    from airflow import __version__ as airflow_version
+
+    if int(airflow_version.split(".")[0]) < 3:
+        return []
+    return [AssetAlias(CLUSTER_EVENTS_ALIAS)]
 
 
 def declares_alias(outlets: Any) -> bool:

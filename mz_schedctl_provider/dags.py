@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param
 
+from mz_schedctl_provider.operators.cluster_events import cluster_event_outlets
 from mz_schedctl_provider.operators.materialize import (
     PAUSED_VARIABLE,
     MaterializeApplyOperator,
@@ -94,6 +95,15 @@ the schema of the controller's tables, the statement timeout and the lease TTL.
 
 Only one run at a time (`max_active_runs=1`); a lease in Materialize keeps a second Airflow or
 the `mz-schedctl` CLI from applying at the same time (it plans and says who holds the lease).
+
+**Events** (Airflow 3, `[mz_schedctl] events`, default on): the DAG runs on its schedule or on
+an event of the asset `materialize://<conn_id>/schedctl/cycle-events`, whichever comes first.
+Its watcher, a trigger in the triggerer, polls every `event_poll_interval_s` (default 3 s;
+five small statements whatever the fleet size) and fires on a refused query on a cluster
+idle_suspend suspended, a hydrated base under a burst, a hydrated target_size replica while old
+ones remain, or a schedule window's pre-warm opening, each newer than the last cycle's write; at
+most one event per `event_min_interval_s` (default 30 s) after the last cycle. An event during a
+run queues one run after it. **Airflow 2.11 has no watchers: the schedule only.**
 """
 
 PREVIEW_DOC = f"""
@@ -159,6 +169,16 @@ def _schedule(value: Schedule | _FromSettings) -> Schedule:
     return None if text.lower() in ("none", "manual", "off") else text
 
 
+def _cycle_schedule(
+    schedule: Schedule | _FromSettings, events: bool | _FromSettings, conn_id: str
+) -> Schedule:
+    from mz_schedctl_provider.triggers.cycle_schedule import cycle_schedule
+
+    return cycle_schedule(
+        _schedule(schedule), conn_id=conn_id, events=None if events is FROM_SETTINGS else events
+    )
+
+
 def _conn_id(value: str | None) -> str:
     return value or setting("conn_id")
 
@@ -208,6 +228,7 @@ def cycle_dag(
     on_failure_callback: Callback = None,
     retry_delay: timedelta | None = None,
     approval: Mapping[str, str] | _FromSettings | None = FROM_SETTINGS,
+    events: bool | _FromSettings = FROM_SETTINGS,
 ) -> DAG:
     """The scheduling cycle: signals -> decide -> apply -> persist (-> ask for approval).
 
@@ -229,13 +250,16 @@ def cycle_dag(
     :param approval: the approval gate's settings as text (``approve_drops``,
         ``approve_managed_resizes``, ``approve_cost_increase_over``, ``approval_timeout_s``);
         None or all off: no gate; left out: ``[mz_schedctl]``. Needs Airflow 3.1+.
+    :param events: Airflow 3: run on the event trigger's events too (a cron schedule or an
+        event, whichever comes first); left out: ``[mz_schedctl] events`` (default on).
+        Airflow 2.11: the schedule only.
     """
     conn_id = _conn_id(conn_id)
     gate = _approval(approval)
     with DAG(
         dag_id=dag_id,
         description="Schedule Materialize cluster replicas (mz-schedctl)",
-        schedule=_schedule(schedule),
+        schedule=_cycle_schedule(schedule, events, conn_id),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -287,6 +311,8 @@ def cycle_dag(
             materialize_conn_id=conn_id,
             trigger_rule="all_done",
             approval=gate,
+            # Airflow 3: one asset event per changed cluster, through an alias.
+            outlets=cluster_event_outlets(),
             retries=2,
             execution_timeout=timedelta(minutes=2),
             doc_md="Write state, prune, release the lease; the run's summary; fail when a "

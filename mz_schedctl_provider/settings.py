@@ -99,6 +99,36 @@ SETTINGS: dict[str, Setting] = {
             "means rejected.",
             example="1800",
         ),
+        # Event-driven cycles (Airflow 3 asset watchers; triggers/events.py), on by default.
+        Setting(
+            key="events",
+            env="MZ_SCHEDCTL_EVENTS",
+            default="true",
+            type="boolean",
+            description="Airflow 3: the cycle DAG also runs on events (a refused query on a "
+            "suspended cluster, a hydrated base under a burst or resize, a window's pre-warm) "
+            "seen by a trigger in the triggerer; false: the schedule only. Airflow 2.11: "
+            "ignored (no watchers).",
+            example="false",
+        ),
+        Setting(
+            key="event_poll_interval_s",
+            env="MZ_SCHEDCTL_EVENT_POLL_INTERVAL_S",
+            default="3",
+            type="float",
+            description="Seconds between two polls of the event trigger (five small "
+            "statements each, whatever the fleet size).",
+            example="10",
+        ),
+        Setting(
+            key="event_min_interval_s",
+            env="MZ_SCHEDCTL_EVENT_MIN_INTERVAL_S",
+            default="30",
+            type="float",
+            description="Rate limit of event-started cycles: no event within this many "
+            "seconds of the last cycle's write (server time) or of the last event.",
+            example="60",
+        ),
     )
 }
 APPROVAL_KEYS = ("approve_drops", "approve_managed_resizes", "approve_cost_increase_over")

@@ -205,6 +205,25 @@ class MaterializeHook(PostgresHook):
             rows = await cur.fetchall()
         return replica_hydration(rows)
 
+    @classmethod
+    async def aevent_database(cls, conn_id: str) -> tuple[Database, CycleSettings]:
+        """For the event trigger: a connection (psycopg 3, opened in a worker thread; the
+        trigger runs its short reads there too) and the controller's settings from the
+        extras (the tables' schema, the statement log's flush lag). Looked up in the
+        triggerer, never stored with the trigger."""
+        import asyncio
+
+        import psycopg
+
+        kwargs, extras = await _async_connection_parts(conn_id)
+        conn = await asyncio.to_thread(psycopg.connect, **kwargs)
+        defaults = CycleSettings()
+        settings = CycleSettings(
+            schema=str(extras.get("table_schema") or defaults.schema),
+            log_flush_lag_s=seconds_extra(extras, "log_flush_lag_s", defaults.log_flush_lag_s),
+        )
+        return Database(conn, client_timeout_s=client_timeout(extras)), settings
+
     def get_database(self) -> Database:
         """A fresh connection in autocommit, wrapped for the controller (one statement per
         transaction, as Materialize requires)."""
@@ -332,6 +351,11 @@ def _no_secrets(text: str, password: str | None) -> str:
 
 async def _async_connection_kwargs(conn_id: str) -> dict[str, Any]:
     """Driver arguments of a connection, looked up without blocking the event loop."""
+    return (await _async_connection_parts(conn_id))[0]
+
+
+async def _async_connection_parts(conn_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(driver arguments, normalized extras) of a connection, without blocking the loop."""
     try:
         from airflow.providers.common.compat.connection import (
             get_async_connection,
@@ -345,12 +369,14 @@ async def _async_connection_kwargs(conn_id: str) -> dict[str, Any]:
     else:
         conn = await get_async_connection(conn_id, hook=MaterializeHook)
         extras = await get_async_extra_dejson(conn)
-    return connect_kwargs(
+    plain = normalized_extras(dict(extras))
+    kwargs = connect_kwargs(
         host=conn.host,
         port=conn.port,
         login=conn.login,
         password=conn.password,
         database=conn.schema,
-        extras={k: v for k, v in normalized_extras(dict(extras)).items() if k != "cursor"},
+        extras={k: v for k, v in plain.items() if k != "cursor"},
         ignored=frozenset(MaterializeHook.ignored_extra_options),
     )
+    return kwargs, plain

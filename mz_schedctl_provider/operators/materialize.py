@@ -487,6 +487,18 @@ class MaterializePersistOperator(_MaterializeOperator):
         # The same as text: the XCom tab shows it as it is (the documents fold as JSON).
         context["ti"].xcom_push(key="summary", value="\n".join(line for _lvl, line in lines))
         _note_on_airflow2(context, run["headline"], self.log)
+        from mz_schedctl_provider.operators.cluster_events import emit_cluster_events
+
+        # After the state is written: other DAGs may start on these at once.
+        events = emit_cluster_events(
+            outlets=self.outlets,
+            context=context,
+            plan=plan,
+            apply_doc=apply_doc,
+            hook=hook,
+            log=self.log,
+        )
+        context["ti"].xcom_push(key="cluster_events", value=events)
         if doc["alerting"]:
             # Not retried: the problems are facts of this cycle; the next run proceeds normally.
             # Each is listed once, above; this line only counts them.

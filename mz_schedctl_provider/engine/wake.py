@@ -58,8 +58,8 @@ class WakeFacts:
     cursor: datetime | None
     strategies: tuple[StrategyRow, ...]
     states: tuple[StateRow, ...]
-    # Per cluster: the newest statement by another session that began after the cursor
-    # less the flush lag.
+    # Per cluster: the newest statement by another session that began after the cursor less
+    # the flush lag and a cycle's span (runtime/event_reads.py).
     statements: Mapping[str, datetime]
     # Every replica of the clusters in :func:`watched_clusters`.
     replicas: tuple[ReplicaSeen, ...]

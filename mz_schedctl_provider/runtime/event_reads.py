@@ -5,7 +5,8 @@ poll whatever the fleet size, each alone in autocommit like the signals stage's.
    triggerer restart loses nothing, and the server's now();
 2. and 3. the strategy and state rows (the store's own reads);
 4. per cluster, the newest statement by another session since the cursor less the statement
-   log's flush lag (the signals stage's activity relation and application-name filter);
+   log's flush lag and a whole cycle's span (a query refused while the last cycle ran came
+   after its signals read; the signals stage's activity relation and application-name filter);
 5. the replicas, with their hydration, of only the clusters a condition watches (a suspended,
    bursting or resizing cluster), by id.
 """
@@ -49,6 +50,11 @@ WHERE c.id = ANY(%s::text[])
 """
 
 
+# The longest a cycle runs from its signals read to its last write: the lease TTL's default (a
+# cycle past it applies nothing anyway).
+CYCLE_SPAN_S = 900.0
+
+
 def cursor_sql(store: Store) -> str:
     """(now, newest state row, newest audit row, newest lease claim) in one statement: the
     lease claim counts so that a cycle still running holds the rate limit too."""
@@ -75,7 +81,10 @@ def read_wake_facts(
     cursor = max((w for w in writes if w is not None), default=None)
     strategies = tuple(store.read_strategies())
     states = tuple(store.read_states())
-    since = (cursor or now) - timedelta(seconds=log_flush_lag_s)
+    # A cycle reads its signals before it writes: a statement up to a whole cycle before the
+    # newest write may have come after that cycle's read (a query refused while it ran). The
+    # conditions themselves (e.g. newer than the suspend, no replica) drop what it acted on.
+    since = (cursor or now) - timedelta(seconds=log_flush_lag_s + CYCLE_SPAN_S)
     statements: dict[str, datetime] = {
         str(cid): at
         for cid, at in db.query(_STATEMENTS_SINCE, (APPLICATION_NAME, since))

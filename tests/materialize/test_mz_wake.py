@@ -133,3 +133,43 @@ def test_the_trigger_sends_the_same_statements_at_10_and_1000_clusters() -> None
     expected = (EVENT_STATEMENTS_PER_POLL, EVENT_STATEMENTS_PER_POLL)
     assert counts[10] == counts[1000] == {d: expected for d in DRIVERS}
     assert 0 < watched[10] < watched[1000], watched  # the replica read covered more clusters
+
+
+@pytest.mark.usefixtures("tables")
+def test_a_refusal_during_a_run_is_not_lost(emulator: Emulator, db: Database, name: str) -> None:
+    """A query refused while a cycle runs (after its signals were read, before its persist):
+    that cycle cannot resume the cluster, and once it ends the trigger wakes for the refusal
+    (past the rate limit), so the next cycle does: the event is not lost with the run."""
+    from mz_schedctl_provider.runtime import cycle
+
+    cid = make_cluster(emulator, name, size="25cc", objects="index")
+    add_strategy(emulator, cid, "idle_suspend", {"idle_after_s": 300})
+    emulator.advance(70)
+    run_cycle(db, only=name)
+    emulator.advance(400)
+    run_cycle(db, only=name)
+    assert replicas(emulator, name) == {}, "suspended"
+    emulator.advance(60)
+    settings = cycle.CycleSettings()
+    cycle_id = cycle.new_cycle_id("test")
+    assert cycle.claim_lease(db, settings, cycle_id=cycle_id).acquired
+    signals = cycle.collect(db, settings, filter_clusters=name)
+    plan = cycle.decide(signals, cycle_id=cycle_id, dry_run=False, filter_clusters=name)
+    with (
+        psycopg.connect(emulator.url, autocommit=True, options=f"-c cluster={name}") as user,
+        pytest.raises(psycopg.Error),
+    ):
+        user.execute(f"SELECT * FROM {q(f't_{name}')}")
+    emulator.advance(12)
+    # The cycle writes after the query (another cluster's action audited, say): the cursor,
+    # its newest write, passes the refusal by more than the flush lag.
+    emulator.execute(
+        "INSERT INTO mz_cluster_strategy_actions (action_id, cluster_id, executed)"
+        " VALUES ('other-cluster', 'u999', true)"
+    )
+    cycle.persist(plan, cycle.apply(plan, db, settings), db, settings)
+    assert replicas(emulator, name) == {}, "the running cycle read its signals before the query"
+    emulator.advance(31)  # past the rate limit after that cycle
+    assert mine(poll(db), cid) == ["refused_query"]
+    run_cycle(db, only=name)
+    assert replicas(emulator, name) == {"r1": "25cc"}

@@ -36,10 +36,8 @@ def mine(decision: WakeDecision, cid: str) -> list[str]:
     return [w.reason for w in decision.reasons if w.cluster_id == cid]
 
 
-@pytest.mark.usefixtures("tables")
-def test_a_refused_query_on_a_suspended_cluster_wakes_until_a_cycle_resumes_it(
-    emulator: Emulator, db: Database, name: str
-) -> None:
+def suspended_by_the_controller(emulator: Emulator, db: Database, name: str) -> str:
+    """A cluster with an index that idle_suspend suspended a minute ago; its id."""
     cid = make_cluster(emulator, name, size="25cc", objects="index")
     add_strategy(emulator, cid, "idle_suspend", {"idle_after_s": 300})
     emulator.advance(70)
@@ -48,6 +46,14 @@ def test_a_refused_query_on_a_suspended_cluster_wakes_until_a_cycle_resumes_it(
     run_cycle(db, only=name)
     assert replicas(emulator, name) == {}, "suspended"
     emulator.advance(60)
+    return cid
+
+
+@pytest.mark.usefixtures("tables")
+def test_a_refused_query_on_a_suspended_cluster_wakes_until_a_cycle_resumes_it(
+    emulator: Emulator, db: Database, name: str
+) -> None:
+    cid = suspended_by_the_controller(emulator, db, name)
     assert mine(poll(db), cid) == [], "nobody asked: no wake"
 
     with (
@@ -142,14 +148,7 @@ def test_a_refusal_during_a_run_is_not_lost(emulator: Emulator, db: Database, na
     (past the rate limit), so the next cycle does: the event is not lost with the run."""
     from mz_schedctl_provider.runtime import cycle
 
-    cid = make_cluster(emulator, name, size="25cc", objects="index")
-    add_strategy(emulator, cid, "idle_suspend", {"idle_after_s": 300})
-    emulator.advance(70)
-    run_cycle(db, only=name)
-    emulator.advance(400)
-    run_cycle(db, only=name)
-    assert replicas(emulator, name) == {}, "suspended"
-    emulator.advance(60)
+    cid = suspended_by_the_controller(emulator, db, name)
     settings = cycle.CycleSettings()
     cycle_id = cycle.new_cycle_id("test")
     assert cycle.claim_lease(db, settings, cycle_id=cycle_id).acquired
